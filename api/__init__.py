@@ -1,0 +1,1 @@
+"""The HTTP api: Quart on Hypercorn. Handlers parse, authorise, call ``core``, serialise."""

@@ -1,0 +1,1 @@
+"""arq workers: ``async def job(ctx, *, ...)`` functions and ``WorkerSettings``."""
