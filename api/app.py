@@ -16,6 +16,8 @@ from actors import connect_ray
 from api import health
 from api.errors import error_response, register_error_handlers
 from api.policy import endpoint_policy
+from api.project_scope import authorize_project
+from api.security import UNSAFE_METHODS, authenticate_request, check_origin, setup_auth
 from api.state import Services
 from core.db import create_pool
 from core.log import request_id_var
@@ -35,7 +37,7 @@ HTTP_LATENCY = Histogram(
 )
 
 # Resource blueprints, each mounted under /api/v1; every resource module owns one ``bp``.
-BLUEPRINTS: list[str] = []
+BLUEPRINTS: list[str] = ["api.auth", "api.projects", "api.audit"]
 
 
 def _register_blueprints(app: Quart) -> None:
@@ -46,6 +48,28 @@ def _register_blueprints(app: Quart) -> None:
     app.register_blueprint(health.bp, url_prefix=API_PREFIX, name="health_v1")
     for module_name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(module_name).bp, url_prefix=API_PREFIX)
+
+
+def _cors_headers(response: Response, settings: Settings) -> None:
+    origin = request.headers.get("Origin")
+    if origin and origin in settings.cors_origins:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        response.headers["Access-Control-Expose-Headers"] = "X-Request-ID, Retry-After"
+        response.vary.add("Origin")
+
+
+def _preflight(settings: Settings) -> Response:
+    response = Response(status=204)
+    origin = request.headers.get("Origin")
+    if origin and origin in settings.cors_origins:
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE"
+        response.headers["Access-Control-Allow-Headers"] = (
+            "Authorization, Content-Type, Idempotency-Key, X-CSRF-Token, X-Request-ID, "
+            "Last-Event-ID"
+        )
+        response.headers["Access-Control-Max-Age"] = "600"
+    return response
 
 
 def create_app(settings: Settings, *, connect_dependencies: bool = True) -> Quart:
@@ -63,6 +87,7 @@ def create_app(settings: Settings, *, connect_dependencies: bool = True) -> Quar
             "session": {"type": "apiKey", "in_": "cookie", "name": "etp_session"},
         },
     )
+    setup_auth(app, settings)
     register_error_handlers(app)
     _register_blueprints(app)
 
@@ -87,11 +112,21 @@ def create_app(settings: Settings, *, connect_dependencies: bool = True) -> Quar
         g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         g.request_started = time.perf_counter()
         request_id_var.set(g.request_id)
+        if request.method == "OPTIONS":
+            return _preflight(settings)
         if request.endpoint is None:
             return None  # 404/405 are answered by the error handlers
-        if endpoint_policy(app, request.endpoint) is None:
+        policy = endpoint_policy(app, request.endpoint)
+        if policy is None:
             log.error("route without an access policy", extra={"endpoint": request.endpoint})
             return error_response(403, "forbidden", "this route declares no access policy")
+        if policy.kind in ("user", "project"):
+            g.principal = await authenticate_request(settings)
+        if policy.kind == "project":
+            assert policy.action is not None
+            await authorize_project(g.principal, policy.action, request.view_args or {})
+        elif request.method in UNSAFE_METHODS and policy.kind == "public":
+            check_origin(settings)
         return None
 
     @app.after_request
@@ -105,6 +140,19 @@ def create_app(settings: Settings, *, connect_dependencies: bool = True) -> Quar
         if started is not None:
             HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        _cors_headers(response, settings)
+        if request.endpoint is not None and response.status_code < 400:
+            policy = endpoint_policy(app, request.endpoint)
+            if (
+                policy is not None
+                and policy.kind == "project"
+                and not getattr(g, "authorized_project", None)
+            ):
+                # Fail closed: a project route answered without checking the caller's role.
+                log.error(
+                    "project route skipped its role check", extra={"endpoint": request.endpoint}
+                )
+                return error_response(500, "internal", "authorization was not checked")
         return response
 
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import orjson
@@ -10,6 +11,8 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
 def _default(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):  # asyncpg's own UUID subclass, which orjson skips
+        return str(value)
     if isinstance(value, set | frozenset | tuple):
         return list(value)
     if isinstance(value, bytes | memoryview):

@@ -1,0 +1,202 @@
+"""``/projects`` and ``/projects/{pid}/members``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+from quart import Blueprint, Response, request
+from quart_schema import validate_request
+
+from api.context import audit_context, principal, project_role
+from api.live_events import publish_revocation
+from api.pagination import decode_cursor, page, page_limit
+from api.policy import project, user
+from api.responses import json_response
+from api.state import services
+from core import projects as domain
+from core.errors import Forbidden, InvalidInput, NotFound
+from core.stores import projects as store
+
+bp = Blueprint("projects", __name__)
+
+
+class ProjectIn(BaseModel):
+    name: str = Field(max_length=200)
+    description: str = Field(default="", max_length=10_000)
+
+
+class ProjectPatch(BaseModel):
+    name: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=10_000)
+
+
+class MemberIn(BaseModel):
+    email: str = Field(max_length=320)
+    role: str
+
+
+class MemberPatch(BaseModel):
+    role: str
+
+
+def project_json(row: Any) -> dict[str, Any]:
+    body = {
+        k: row[k] for k in ("id", "name", "description", "created_by", "created_at", "updated_at")
+    }
+    if "role" in row:
+        body["role"] = row["role"]
+    return body
+
+
+def member_json(row: Any) -> dict[str, Any]:
+    return {k: row[k] for k in ("user_id", "email", "display_name", "role", "created_at")}
+
+
+@bp.get("/projects")
+@user
+async def list_projects() -> Response:
+    """The caller's projects only, newest first, with the caller's role in each."""
+    limit = page_limit()
+    cursor = decode_cursor(2)
+    after = None
+    if cursor:
+        try:
+            after = (datetime.fromisoformat(cursor[0]), UUID(cursor[1]))
+        except (TypeError, ValueError):
+            raise InvalidInput("cursor is not valid", details={"field": "cursor"}) from None
+    async with services().database.acquire() as conn:
+        rows = await store.list_projects_for_member(
+            conn,
+            user_id=principal().user_id,
+            limit=limit + 1,
+            after=after,
+            query=request.args.get("q") or None,
+        )
+    return json_response(
+        page(
+            rows,
+            limit,
+            serialise=project_json,
+            cursor_of=lambda r: (r["created_at"].isoformat(), str(r["id"])),
+        )
+    )
+
+
+@bp.post("/projects")
+@user
+@validate_request(ProjectIn)
+async def create_project(data: ProjectIn) -> Response:
+    """Creates a project; the caller becomes its owner."""
+    async with services().database.acquire() as conn:
+        row = await domain.create_project(
+            conn,
+            principal=principal(),
+            name=data.name,
+            description=data.description,
+            audit=audit_context(),
+        )
+    return json_response(project_json(row), status=201)
+
+
+@bp.get("/projects/<uuid:project_id>")
+@project("project.read")
+async def get_project(project_id: UUID) -> Response:
+    async with services().database.acquire() as conn:
+        row = await store.fetch_project_for_member(
+            conn, project_id=project_id, user_id=principal().user_id
+        )
+    if row is None:
+        raise NotFound("project not found")
+    return json_response(project_json(row))
+
+
+@bp.patch("/projects/<uuid:project_id>")
+@project("project.update")
+@validate_request(ProjectPatch)
+async def update_project(project_id: UUID, data: ProjectPatch) -> Response:
+    async with services().database.acquire() as conn:
+        role = project_role()
+        row = await domain.update_project(
+            conn,
+            project_id=project_id,
+            role=role,
+            changes=data.model_dump(exclude_none=True),
+            audit=audit_context(),
+        )
+    return json_response({**project_json(row), "role": role})
+
+
+@bp.delete("/projects/<uuid:project_id>")
+@project("project.delete")
+async def delete_project(project_id: UUID) -> Response:
+    async with services().database.acquire() as conn:
+        role = project_role()
+        members = await store.list_members(conn, project_id=project_id)
+        await domain.delete_project(conn, project_id=project_id, role=role, audit=audit_context())
+    for member in members:
+        await publish_revocation(project_id=project_id, user_id=member["user_id"])
+    return Response(status=204)
+
+
+@bp.get("/projects/<uuid:project_id>/members")
+@project("members.read")
+async def list_members(project_id: UUID) -> Response:
+    async with services().database.acquire() as conn:
+        rows = await store.list_members(conn, project_id=project_id)
+    return json_response({"items": [member_json(r) for r in rows], "next_cursor": None})
+
+
+@bp.post("/projects/<uuid:project_id>/members")
+@project("members.manage")
+@validate_request(MemberIn)
+async def add_member(project_id: UUID, data: MemberIn) -> Response:
+    async with services().database.acquire() as conn:
+        role = project_role()
+        row = await domain.add_member(
+            conn,
+            project_id=project_id,
+            email=data.email,
+            role=data.role,
+            actor_role=role,
+            audit=audit_context(),
+        )
+    return json_response(member_json(row), status=201)
+
+
+@bp.patch("/projects/<uuid:project_id>/members/<uuid:user_id>")
+@project("members.manage")
+@validate_request(MemberPatch)
+async def change_member(project_id: UUID, user_id: UUID, data: MemberPatch) -> Response:
+    async with services().database.acquire() as conn:
+        role = project_role()
+        row = await domain.change_member_role(
+            conn,
+            project_id=project_id,
+            user_id=user_id,
+            role=data.role,
+            actor_role=role,
+            audit=audit_context(),
+        )
+    await publish_revocation(project_id=project_id, user_id=user_id)
+    return json_response(member_json(row))
+
+
+@bp.delete("/projects/<uuid:project_id>/members/<uuid:user_id>")
+@project("members.read")
+async def remove_member(project_id: UUID, user_id: UUID) -> Response:
+    """Owners remove anyone; any member may leave (remove themselves)."""
+    async with services().database.acquire() as conn:
+        role = project_role()
+        if user_id != principal().user_id and role != "owner":
+            raise Forbidden(
+                f"your role ({role}) does not allow members.manage; it needs owner",
+                details={"role": role, "required": "owner"},
+            )
+        await domain.remove_member(
+            conn, project_id=project_id, user_id=user_id, actor_role=role, audit=audit_context()
+        )
+    await publish_revocation(project_id=project_id, user_id=user_id)
+    return Response(status=204)
