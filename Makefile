@@ -29,7 +29,7 @@ typecheck:
 	$(BIN)/mypy
 
 bench:            ## benchmarks (not part of `make test`); figures go to docs/performance.md
-	@ls tests/bench/*.py | grep -v __init__ | while read -r f; do echo "== $$f"; $(BIN)/python "$$f"; done
+	@for b in ingest live history compare; do echo "== $$b"; $(BIN)/python -m tests.bench.$$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) web/node_modules web/dist .pytest_cache .mypy_cache .ruff_cache

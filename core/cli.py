@@ -153,6 +153,8 @@ def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     host, port = args.host or settings.host, args.port or settings.port
+    if not _port_free(host, port):
+        return _fail(f"{host}:{port} is already in use; stop what listens there or pass --port")
     code = cmd_migrate(settings, args)
     if code:
         return code
@@ -161,6 +163,8 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         # The local head and every process joining it share one fresh token (Ray's token auth).
         env["RAY_AUTH_MODE"] = "token"
         env["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+        # A local head has nothing to drain for: Ctrl-C should stop it at once, not in 30 s.
+        env.setdefault("RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S", "0")
     children: list[subprocess.Popen[bytes]] = []
     stopping = False
 
@@ -186,7 +190,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
             return _fail("the stack did not become ready; see the log lines above", 1)
         if args.demo:
             demo = subprocess.run(
-                [sys.executable, "-m", "core.demo", "--url", f"http://{host}:{port}"],
+                [sys.executable, "-m", "etp_client.demo", "--url", f"http://{host}:{port}"],
                 env=env,
                 check=False,
             )
@@ -206,6 +210,17 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         _stop_all(children)
         print("etp-server: stopped", file=sys.stderr)
+
+
+def _port_free(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _role(child: subprocess.Popen[bytes]) -> str:

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import orjson
 
+from core.json import dumps
 from core.errors import AppError, Conflict, InvalidInput, NotFound, Unavailable
 from core.settings import Settings
 
@@ -27,16 +28,20 @@ _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+def _jsonb_encode(value: Any) -> bytes:
+    return b"\x01" + dumps(value)  # jsonb's binary format: a version byte, then text
+
+
+def _jsonb_decode(data: bytes) -> Any:
+    return orjson.loads(data[1:])
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
-    """Registers orjson for json/jsonb; runs once per new connection."""
-    for type_name in ("json", "jsonb"):
-        await conn.set_type_codec(
-            type_name, schema="pg_catalog", encoder=_dumps, decoder=orjson.loads, format="text"
-        )
+    """Registers orjson for json/jsonb (binary format, so COPY can carry them too)."""
+    await conn.set_type_codec("json", schema="pg_catalog", encoder=dumps,
+                              decoder=orjson.loads, format="binary")
+    await conn.set_type_codec("jsonb", schema="pg_catalog", encoder=_jsonb_encode,
+                              decoder=_jsonb_decode, format="binary")
 
 
 def translate_error(exc: BaseException) -> AppError | None:

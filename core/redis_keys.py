@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from uuid import UUID
 
 PREFIX = "etp"
@@ -38,3 +39,13 @@ def rate_limit_prefix() -> str:
 
 def arq_queue() -> str:
     return "arq:queue:etp"
+
+
+def sensor_token_revoked_channel() -> str:
+    """Sensor token rotations/deletions; every process drops its cached token look-ups."""
+    return "events:sensor-tokens"
+
+
+def ws_ticket_key(ticket: str) -> str:
+    """A single-use WebSocket ticket (short TTL), keyed by its SHA-256 (never the ticket)."""
+    return f"{PREFIX}:ws-ticket:{hashlib.sha256(ticket.encode()).hexdigest()}"

@@ -78,11 +78,14 @@ class Settings:
     sensor_rate_points_per_s: float = 20_000.0
     sensor_burst_points: int = 100_000
     flush_max_points: int = 5_000
-    flush_interval_ms: int = 100
+    flush_interval_ms: int = 0  # optional commit delay; 0 = group commit at once
     sensor_buffer_max_points: int = 200_000
     sensor_actors: str = "dedicated"
     actor_idle_s: float = 300.0
     actor_call_timeout_s: float = 30.0
+    # A custom Ray resource that only actor-hosting nodes offer (e.g. "etp_actors"); empty:
+    # actors go wherever Ray puts them. Each actor asks for one unit (a slot) of it.
+    actor_resource: str = ""
     # Sensor status thresholds.
     sensor_delayed_missed_intervals: int = 3
     sensor_delayed_after_s: float = 10.0
@@ -156,8 +159,8 @@ def _check(settings: Settings) -> None:
         kind, _, count = placement.partition(":")
         if kind != "packed" or not count.isdigit() or int(count) < 1:
             raise ConfigError("ETP_SENSOR_ACTORS must be 'dedicated' or 'packed:<N>' with N >= 1")
-    if settings.flush_max_points < 1 or settings.flush_interval_ms < 1:
-        raise ConfigError("ETP_FLUSH_MAX_POINTS and ETP_FLUSH_INTERVAL_MS must be positive")
+    if settings.flush_max_points < 1 or settings.flush_interval_ms < 0:
+        raise ConfigError("ETP_FLUSH_MAX_POINTS must be positive, ETP_FLUSH_INTERVAL_MS >= 0")
     if settings.is_production and len(settings.secret_key.get()) < 32:
         raise ConfigError(
             "ETP_SECRET_KEY is missing or shorter than 32 characters; production mode refuses to "

@@ -55,13 +55,16 @@ async def list_audit_events(
     from_ts: datetime | None = None,
     to_ts: datetime | None = None,
 ) -> list[Record]:
+    """Newest first; the actor's current email and name ride along (NULL once deleted)."""
+    columns = ", ".join(f"a.{c.strip()}" for c in AUDIT_COLUMNS.split(","))
     return await conn.fetch(
-        f"SELECT {AUDIT_COLUMNS} FROM audit_events WHERE project_id = $1 "
-        "AND ($2::bigint IS NULL OR id < $2) AND ($3::text IS NULL OR entity_type = $3) "
-        "AND ($4::text IS NULL OR entity_id = $4) AND ($5::uuid IS NULL OR actor_id = $5) "
-        "AND ($6::timestamptz IS NULL OR created_at >= $6) "
-        "AND ($7::timestamptz IS NULL OR created_at < $7) "
-        "ORDER BY id DESC LIMIT $8",
+        f"SELECT {columns}, u.email AS actor_email, u.display_name AS actor_name "
+        "FROM audit_events a LEFT JOIN users u ON u.id = a.actor_id WHERE a.project_id = $1 "
+        "AND ($2::bigint IS NULL OR a.id < $2) AND ($3::text IS NULL OR a.entity_type = $3) "
+        "AND ($4::text IS NULL OR a.entity_id = $4) AND ($5::uuid IS NULL OR a.actor_id = $5) "
+        "AND ($6::timestamptz IS NULL OR a.created_at >= $6) "
+        "AND ($7::timestamptz IS NULL OR a.created_at < $7) "
+        "ORDER BY a.id DESC LIMIT $8",
         project_id,
         before_id,
         entity_type,

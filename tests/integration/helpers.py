@@ -73,3 +73,18 @@ async def add_member(owner: ApiUser, project_id: str, member: ApiUser, role: str
         201,
         json={"email": member.email, "role": role},
     )
+
+
+async def create_sensor(owner: ApiUser, project_id: str, **fields: Any) -> dict[str, Any]:
+    """A sensor through the API; the response carries its token (shown once)."""
+    body = {"name": fields.pop("name", "sensor"), **fields}
+    return await owner.json("POST", f"/api/v1/projects/{project_id}/sensors", 201, json=body)
+
+
+async def send_points(app: Any, token: str, points: list[dict[str, Any]], **kwargs: Any) -> Any:
+    """POST /telemetry with a sensor token; returns the response."""
+    headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
+    if "data" in kwargs:
+        return await app.test_client().post("/api/v1/telemetry", headers=headers, **kwargs)
+    return await app.test_client().post("/api/v1/telemetry", json={"points": points},
+                                        headers=headers, **kwargs)

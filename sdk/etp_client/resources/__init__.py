@@ -1,0 +1,1 @@
+"""The API, one mixin per resource area; ``etp_client.Client`` combines them."""

@@ -1,0 +1,1 @@
+"""Reliability drills (see docs/reliability.md)."""
