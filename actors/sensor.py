@@ -354,12 +354,24 @@ class SensorWriter:
 
 
 class SharedConnection:
-    """At most one database connection per actor, reconnected after failures."""
+    """At most one database connection per actor, reconnected after failures and released
+    after ``IDLE_RELEASE_S`` without use, so quiet sensors hold no server connection."""
+
+    IDLE_RELEASE_S = 30.0
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self.conn: asyncpg.Connection | None = None
         self.lock = asyncio.Lock()
+        self.last_used = time.monotonic()
+        self.releaser: asyncio.Task[None] | None = None
+
+    async def _release_when_idle(self) -> None:
+        while self.conn is not None:
+            await asyncio.sleep(self.IDLE_RELEASE_S / 2)
+            if time.monotonic() - self.last_used >= self.IDLE_RELEASE_S and not self.lock.locked():
+                async with self.lock:
+                    await self.close()
 
     @contextlib.asynccontextmanager
     async def use(self) -> Any:
@@ -369,6 +381,9 @@ class SharedConnection:
 
                 self.conn = await connect(self.settings)
                 await self.conn.execute(sql.CREATE_STAGING)
+                if self.releaser is None or self.releaser.done():
+                    self.releaser = asyncio.create_task(self._release_when_idle())
+            self.last_used = time.monotonic()
             try:
                 yield self.conn
             except Exception as exc:

@@ -41,6 +41,7 @@ from core.principal import Principal
 from core.redis_keys import revocation_channel, ws_ticket_key
 from core.stores import telemetry as store
 from core.telemetry_read import (
+    MIN_TS_US,
     LiveFrame,
     Position,
     StreamCursor,
@@ -93,7 +94,7 @@ def start_live(state: Services, events: ControlEvents) -> None:
                 sensor_ids = [object_id]
             frames = []
             for sensor in sensor_ids:
-                after = positions.get(sensor, (floor_us, -(2**62)))
+                after = positions.get(sensor, (floor_us, MIN_TS_US))
                 rows = await store.fetch_tail(
                     conn,
                     sensor_id=UUID(sensor),

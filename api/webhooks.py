@@ -30,7 +30,6 @@ from core import jobs
 from core import webhooks as domain
 from core.errors import InvalidInput, NotFound
 from core.outbox import ALL_EVENTS, EVENT_TYPES, PING_EVENT
-from core.redis_keys import arq_queue
 from core.ssrf import Allowlist
 from core.stores import webhooks as store
 
@@ -50,8 +49,9 @@ def _queue() -> ArqRedis | None:
         return None
     queue = state.extras.get("arq_queue")
     if queue is None:  # shares the api's Redis connection pool
+        queue_name = jobs.worker_config(state.settings).queue_name
         queue = state.extras["arq_queue"] = ArqRedis(
-            connection_pool=state.redis.connection_pool, default_queue_name=arq_queue()
+            connection_pool=state.redis.connection_pool, default_queue_name=queue_name
         )
     return queue
 

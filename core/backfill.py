@@ -135,13 +135,13 @@ async def _plan(
 
 async def _audit(
     conn: asyncpg.Connection,
-    audit: AuditContext,
-    role: str | None,
-    project_id: UUID,
+    who: tuple[AuditContext, str | None],
+    where: tuple[UUID, UUID],
     action: str,
-    profile_id: UUID,
     after: dict[str, Any],
 ) -> None:
+    """An audit event on the profile; ``who`` is (context, role), ``where`` (project, profile)."""
+    (audit, role), (project_id, profile_id) = who, where
     await audit_store.insert_audit_event(
         conn,
         project_id=project_id,
@@ -189,22 +189,15 @@ async def preview_backfill(
     physical values' min/max/mean before and after. Beyond ``max_points`` a random sample."""
     plan = await _plan(conn, profile_id, from_ts, lock=False)
     sensor_id = plan.profile["sensor_id"]
-    total = await store.count_points(
-        conn, sensor_id=sensor_id, range_from=plan.range_from, range_to=plan.range_to
-    )
+    window = {"sensor_id": sensor_id, "range_from": plan.range_from, "range_to": plan.range_to}
+    total = await store.count_points(conn, **window)
     sample = 1.0 if total <= max_points else max_points / total
     stats: dict[UUID | None, tuple[_Stats, _Stats]] = {}
     seen = changing = 0
     after: datetime | None = None
     while True:
         rows = await store.fetch_points(
-            conn,
-            sensor_id=sensor_id,
-            after=after,
-            range_from=plan.range_from,
-            range_to=plan.range_to,
-            limit=PREVIEW_PAGE,
-            sample=sample,
+            conn, **window, after=after, limit=PREVIEW_PAGE, sample=sample
         )
         if not rows:
             break
@@ -216,12 +209,7 @@ async def preview_backfill(
             )
             before_stats.add(row["physical_value"])
             after_stats.add(new)
-            if (row["physical_value"], row["conversion_status"], row["profile_version"]) != (
-                new,
-                status,
-                version,
-            ):
-                changing += 1
+            changing += _stored(row) != (new, status, version)
         seen += len(rows)
         after = ts[-1]
     scale = 1 / sample
@@ -248,16 +236,14 @@ async def preview_backfill(
         ],
     }
     summary = {k: result[k] for k in ("rows_in_range", "rows_changing", "sampled")}
-    await _audit(
-        conn,
-        audit,
-        role,
-        plan.project_id,
-        "profile.backfill_previewed",
-        profile_id,
-        {**summary, "from": plan.range_from.isoformat(), "to": plan.range_to.isoformat()},
-    )
+    bounds = {"from": plan.range_from.isoformat(), "to": plan.range_to.isoformat()}
+    where = (plan.project_id, profile_id)
+    await _audit(conn, (audit, role), where, "profile.backfill_previewed", summary | bounds)
     return result
+
+
+def _stored(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return row["physical_value"], row["conversion_status"], row["profile_version"]
 
 
 def _event(job: Mapping[str, Any]) -> dict[str, Any]:
@@ -287,23 +273,16 @@ async def start_backfill(
     capture sessions ``backfilling`` and records ``backfill.started``; one transaction."""
     async with conn.transaction():
         plan = await _plan(conn, profile_id, from_ts, lock=True)
-        sensor_id = plan.profile["sensor_id"]
+        sensor_id, who, where = (
+            plan.profile["sensor_id"],
+            (audit, role),
+            (plan.project_id, profile_id),
+        )
         if plan.extends_window:
-            await conn.execute(
-                "UPDATE conversion_profiles SET valid_from = $2 WHERE id = $1", profile_id, from_ts
-            )
-            await _audit(
-                conn,
-                audit,
-                role,
-                plan.project_id,
-                "profile.window_extended",
-                profile_id,
-                {
-                    "valid_from": plan.range_from.isoformat(),
-                    "previous_valid_from": plan.profile["valid_from"].isoformat(),
-                },
-            )
+            await store.extend_profile_window(conn, profile_id=profile_id, valid_from=from_ts)
+            previous = plan.profile["valid_from"].isoformat()
+            change = {"valid_from": plan.range_from.isoformat(), "previous_valid_from": previous}
+            await _audit(conn, who, where, "profile.window_extended", change)
         sessions: list[UUID] = []
         for session in await store.list_sessions_in_range(
             conn, sensor_id=sensor_id, range_from=plan.range_from, range_to=plan.range_to
@@ -337,22 +316,10 @@ async def start_backfill(
                 "a backfill of this sensor is already queued or running; wait for it to end",
                 details={"sensor_id": str(sensor_id)},
             ) from None
-        await _audit(
-            conn,
-            audit,
-            role,
-            plan.project_id,
-            "profile.backfill_started",
-            profile_id,
-            {
-                "backfill_id": str(job["id"]),
-                "from": plan.range_from.isoformat(),
-                "to": plan.range_to.isoformat(),
-                "capture_session_ids": [str(s) for s in sessions],
-            },
-        )
+        event = _event(job)
+        await _audit(conn, who, where, "profile.backfill_started", event)
         await write_event(
-            conn, project_id=plan.project_id, event_type="backfill.started", payload=_event(job)
+            conn, project_id=plan.project_id, event_type="backfill.started", payload=event
         )
     return job
 
@@ -382,9 +349,10 @@ async def run_chunk(
         job = await store.fetch_job(conn, backfill_id=backfill_id, lease_token=lease_token)
         if job is None:
             return None
+        sensor_id = job["sensor_id"]
         points = await store.fetch_points(
             conn,
-            sensor_id=job["sensor_id"],
+            sensor_id=sensor_id,
             after=job["cursor_ts"],
             range_from=job["range_from"],
             range_to=job["range_to"],
@@ -395,41 +363,34 @@ async def run_chunk(
         ts = [p["ts"] for p in points]
         physical, statuses, versions = timeline.convert(ts, [p["raw_value"] for p in points])
         changed = [
-            i
-            for i, p in enumerate(points)
-            if (p["physical_value"], p["conversion_status"], p["profile_version"])
-            != (physical[i], statuses[i], versions[i])
+            i for i, p in enumerate(points) if _stored(p) != (physical[i], statuses[i], versions[i])
         ]
+
+        def pick(values: Sequence[Any]) -> list[Any]:
+            return [values[i] for i in changed]
+
         await store.update_points(
             conn,
-            sensor_id=job["sensor_id"],
-            ts=[ts[i] for i in changed],
-            physical=[physical[i] for i in changed],
-            statuses=[statuses[i] for i in changed],
-            versions=[versions[i] for i in changed],
+            sensor_id=sensor_id,
+            ts=pick(ts),
+            physical=pick(physical),
+            statuses=pick(statuses),
+            versions=pick(versions),
         )
-        stale = await store.refresh_rollups(
-            conn,
-            sensor_id=job["sensor_id"],
-            buckets=[ts[i].replace(second=0, microsecond=0) for i in changed],
-        )
+        minutes = [minute.replace(second=0, microsecond=0) for minute in pick(ts)]
+        stale = await store.refresh_rollups(conn, sensor_id=sensor_id, buckets=minutes)
+        count = {"rows": len(points), "changed": len(changed)}
         await store.insert_chunk(
             conn,
             backfill_id=backfill_id,
             chunk_no=job["chunks_done"],
             ts_from=ts[0],
             ts_to=ts[-1],
-            row_count=len(points),
-            changed=len(changed),
             lease_token=lease_token,
+            **count,
         )
         await store.advance_job(
-            conn,
-            backfill_id=backfill_id,
-            cursor_ts=ts[-1],
-            rows=len(points),
-            changed=len(changed),
-            lease_s=lease_s,
+            conn, backfill_id=backfill_id, cursor_ts=ts[-1], lease_s=lease_s, **count
         )
     return ChunkResult(len(points), len(changed), len(points) < job["chunk_points"], len(stale))
 
@@ -462,32 +423,17 @@ async def finish_backfill(
                 "SELECT status, previous_status FROM capture_sessions WHERE id = $1", session_id
             )
             if session is not None and session["status"] == "backfilling":
+                previous = session["previous_status"] or "succeeded"
                 await change_capture_status(
-                    conn,
-                    capture_session_id=session_id,
-                    status=session["previous_status"] or "succeeded",
-                    role=None,
-                    audit=SYSTEM,
+                    conn, capture_session_id=session_id, status=previous, role=None, audit=SYSTEM
                 )
         action = "finished" if status == "succeeded" else "failed"
+        event = _event(row)
+        where = (row["project_id"], row["profile_id"])
         await _audit(
-            conn,
-            SYSTEM,
-            None,
-            row["project_id"],
-            f"profile.backfill_{action}",
-            row["profile_id"],
-            {
-                "backfill_id": str(backfill_id),
-                "rows_done": row["rows_done"],
-                "rows_changed": row["rows_changed"],
-                "error": error,
-            },
+            conn, (SYSTEM, None), where, f"profile.backfill_{action}", event | {"error": error}
         )
         await write_event(
-            conn,
-            project_id=row["project_id"],
-            event_type=f"backfill.{action}",
-            payload=_event(row),
+            conn, project_id=row["project_id"], event_type=f"backfill.{action}", payload=event
         )
     return row

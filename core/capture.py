@@ -31,6 +31,7 @@ from asyncpg import Record
 
 from core.errors import Conflict, InvalidInput, NotFound
 from core.experiments import clean_text
+from core.outbox import EVENT_TYPES, write_event
 from core.principal import AuditContext
 from core.runs import ENDED_STATUSES
 from core.stores import audit as audit_store
@@ -185,6 +186,12 @@ async def _start_run(conn: asyncpg.Connection, run: Record, role: str, audit: Au
         before={"status": run["status"]},
         after={"status": started["status"], "by": "capture_session.started"},
         request_id=audit.request_id,
+    )
+    await write_event(
+        conn,
+        project_id=run["project_id"],
+        event_type="run.status_changed",
+        payload={"run_id": str(run["id"]), "from": run["status"], "to": started["status"]},
     )
 
 
@@ -381,3 +388,22 @@ async def _audit(
         },
         request_id=audit.request_id,
     )
+    if action in EVENT_TYPES:  # started / stopped / failed become webhook events too
+        await write_event(
+            conn,
+            project_id=session["project_id"],
+            event_type=action,
+            payload={
+                "capture_session_id": str(session["id"]),
+                "run_id": str(session["run_id"]),
+                "ordinal": session["ordinal"],
+                "status": after_status,
+                "started_at": _iso(session["started_at"]),
+                "stopped_at": _iso(session["stopped_at"]),
+                "summary": session["summary"] if action.endswith("stopped") else None,
+            },
+        )
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import asyncpg
 import orjson
 
-from core.json import dumps
 from core.errors import AppError, Conflict, InvalidInput, NotFound, Unavailable
+from core.json import dumps
 from core.settings import Settings
 
 _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -38,10 +38,12 @@ def _jsonb_decode(data: bytes) -> Any:
 
 async def init_connection(conn: asyncpg.Connection) -> None:
     """Registers orjson for json/jsonb (binary format, so COPY can carry them too)."""
-    await conn.set_type_codec("json", schema="pg_catalog", encoder=dumps,
-                              decoder=orjson.loads, format="binary")
-    await conn.set_type_codec("jsonb", schema="pg_catalog", encoder=_jsonb_encode,
-                              decoder=_jsonb_decode, format="binary")
+    await conn.set_type_codec(
+        "json", schema="pg_catalog", encoder=dumps, decoder=orjson.loads, format="binary"
+    )
+    await conn.set_type_codec(
+        "jsonb", schema="pg_catalog", encoder=_jsonb_encode, decoder=_jsonb_decode, format="binary"
+    )
 
 
 def translate_error(exc: BaseException) -> AppError | None:

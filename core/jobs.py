@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from core.errors import ConfigError
-from core.redis_keys import PREFIX
+from core.redis_keys import PREFIX, arq_queue
 from core.settings import Settings
 
 DELIVER_WEBHOOK = "deliver_webhook"
@@ -62,6 +62,7 @@ class WorkerConfig:
     """Worker-side settings not (yet) in ``Settings``: read from the settings object when it
     has the field, else from ``ETP_<NAME>``, else the default below."""
 
+    worker_queue: str = ""  # the arq queue; empty: ``core.redis_keys.arq_queue()``
     worker_max_jobs: int = 20
     worker_metrics_port: int = 0  # 0: no Prometheus endpoint in the worker
     worker_sweep_interval_s: int = 5  # relay, stalled-job and status sweeps (divides 60)
@@ -84,6 +85,10 @@ class WorkerConfig:
     session_retention_days: int = 30
 
     @property
+    def queue_name(self) -> str:
+        return self.worker_queue or arq_queue()
+
+    @property
     def webhook_lease_s(self) -> float:
         """How long a delivery may be in flight before a sweep presumes its worker dead."""
         return 2 * self.webhook_timeout_s + 5.0
@@ -99,7 +104,7 @@ def worker_config(settings: Settings, env: Mapping[str, str] | None = None) -> W
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
     for f in fields(WorkerConfig):
-        kind = int if f.type in ("int", int) else float
+        kind: type = {"int": int, "float": float}.get(str(f.type), str)
         value = getattr(settings, f.name, None)
         if value is None:
             raw = env.get("ETP_" + f.name.upper(), "")

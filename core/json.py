@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import uuid
 from typing import Any
 
@@ -20,8 +22,23 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
+def _std_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    return _default(value)
+
+
 def dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=_default, option=_OPTIONS)
+    try:
+        return orjson.dumps(value, default=_default, option=_OPTIONS)
+    except TypeError as exc:
+        if "64-bit" not in str(exc):
+            raise
+    # Integers beyond 64 bits (valid JSON, kept exactly by jsonb): the standard library writes
+    # them; orjson, which reads them back, turns them into floats.
+    return json.dumps(
+        value, default=_std_default, ensure_ascii=False, separators=(",", ":")
+    ).encode()
 
 
 loads = orjson.loads

@@ -18,6 +18,7 @@ import asyncpg
 
 from core.conversion import validate_profile
 from core.errors import Conflict, InvalidInput, NotFound
+from core.outbox import write_event
 from core.principal import AuditContext
 from core.stores import audit as audit_store
 from core.stores import profiles as store
@@ -168,6 +169,19 @@ async def activate_profile(
             before={"status": profile["status"]},
             after={
                 "status": "active",
+                "deprecated_profile_id": str(deprecated) if deprecated else None,
+            },
+        )
+        await write_event(
+            conn,
+            project_id=project_id,
+            event_type="profile.activated",
+            payload={
+                "profile_id": str(row["id"]),
+                "sensor_id": str(row["sensor_id"]),
+                "version": row["version"],
+                "valid_from": row["valid_from"].isoformat() if row["valid_from"] else None,
+                "scheduled": False,
                 "deprecated_profile_id": str(deprecated) if deprecated else None,
             },
         )

@@ -30,6 +30,7 @@ from core.experiments import (
     clean_tags,
     clean_text,
 )
+from core.outbox import write_event
 from core.principal import AuditContext, Principal
 from core.stores import audit as audit_store
 from core.stores import experiments as experiments_store
@@ -418,6 +419,12 @@ async def _audit_status(
         "run.status_changed",
         before={"status": before["status"]},
         after={"status": after["status"]},
+    )
+    await write_event(
+        conn,
+        project_id=after["project_id"],
+        event_type="run.status_changed",
+        payload={"run_id": str(after["id"]), "from": before["status"], "to": after["status"]},
     )
 
 

@@ -37,6 +37,10 @@ BUCKET_LADDER_MS = (
 )  # fmt: skip
 _NOT_FOUND = "not found, or not readable by you"
 
+# Below every stored timestamp yet inside PostgreSQL's range (0001-01-01T00:00:00Z, in µs):
+# the "nothing seen yet" position of a stream.
+MIN_TS_US = -62_135_596_800_000_000
+
 
 def us_to_datetime(value: int) -> datetime:
     return EPOCH + timedelta(microseconds=value)
@@ -406,7 +410,7 @@ class StreamCursor:
     seq: int = 0
 
     def position(self, sensor_id: str) -> Position:
-        return self.positions.get(sensor_id, (self.floor_us, -(2**62)))
+        return self.positions.get(sensor_id, (self.floor_us, MIN_TS_US))
 
     def take_new(self, frame: LiveFrame, run_id: UUID | None = None) -> list[LivePoint]:
         """The frame's points after this cursor (and of ``run_id``), advancing the cursor."""

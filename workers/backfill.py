@@ -64,7 +64,7 @@ async def run_backfill(ctx: dict[str, Any], *, backfill_id: str, lease_token: in
                 await enqueue(
                     ctx,
                     jobs.RUN_BACKFILL,
-                    job_id=jobs.backfill_job_id(job_id, token),
+                    job_id=jobs.backfill_job_id(job_id, token, job["attempts"]),
                     backfill_id=backfill_id,
                     lease_token=token,
                 )

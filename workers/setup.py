@@ -22,7 +22,6 @@ from core import jobs
 from core.artifact_store import artifact_store
 from core.db import create_pool
 from core.log import configure_logging
-from core.redis_keys import arq_queue
 from core.settings import Settings
 from core.ssrf import Allowlist, GuardedHttpClient
 from workers.backfill import run_backfill
@@ -173,7 +172,7 @@ def worker_options(
         "cron_jobs": crons,
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
-        "queue_name": arq_queue(),
+        "queue_name": config.queue_name,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "max_jobs": config.worker_max_jobs,
         "job_timeout": 600,

@@ -92,7 +92,7 @@ async def sweep_stalled_jobs(ctx: dict[str, Any]) -> int:
             restarted += await enqueue(
                 ctx,
                 jobs.RUN_EXPORT,
-                job_id=jobs.export_job_id(row["id"], row["lease_token"]),
+                job_id=jobs.export_job_id(row["id"], row["lease_token"], row["attempts"]),
                 export_id=str(row["id"]),
                 lease_token=row["lease_token"],
             )
@@ -110,7 +110,7 @@ async def sweep_stalled_jobs(ctx: dict[str, Any]) -> int:
             restarted += await enqueue(
                 ctx,
                 jobs.RUN_BACKFILL,
-                job_id=jobs.backfill_job_id(row["id"], row["lease_token"]),
+                job_id=jobs.backfill_job_id(row["id"], row["lease_token"], row["attempts"]),
                 backfill_id=str(row["id"]),
                 lease_token=row["lease_token"],
             )

@@ -15,6 +15,8 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from arq.jobs import Job, JobStatus
+
 from core import jobs
 from core.outbox import PING_EVENT, event_matches
 from core.ssrf import DeliveryFailed, UrlRefused
@@ -36,14 +38,37 @@ MAX_BATCHES_PER_RUN = 20
 RECOVERY_LIMIT = 2000
 
 
-async def _enqueue_attempt(ctx: dict[str, Any], message_id: int, attempt: int) -> None:
+async def _enqueue_attempt(
+    ctx: dict[str, Any],
+    message_id: int,
+    attempt: int,
+    generation: int,
+    defer_s: float | None = None,
+) -> None:
     await enqueue(
         ctx,
         jobs.DELIVER_WEBHOOK,
-        job_id=jobs.deliver_job_id(message_id, attempt),
+        job_id=jobs.deliver_job_id(message_id, attempt, generation),
+        defer_s=defer_s,
         message_id=message_id,
         attempt=attempt,
     )
+
+
+async def _enqueue_due(ctx: dict[str, Any], message: Any) -> bool:
+    """Enqueues a due message's next attempt unless its job is still waiting in the queue. A job
+    that is gone, or marked in progress although the message was never claimed (its worker died
+    first: arq keeps that mark for an hour), is replaced under a new job id."""
+    attempt, generation = message["attempts"] + 1, message["enqueue_gen"]
+    job_id = jobs.deliver_job_id(message["id"], attempt, generation)
+    status = await Job(job_id, ctx["redis"], _queue_name=ctx["config"].queue_name).status()
+    if status in (JobStatus.queued, JobStatus.deferred):
+        return False
+    if status != JobStatus.not_found:
+        async with ctx["db"].acquire() as conn:
+            generation = await store.next_enqueue_gen(conn, message_id=message["id"])
+    await _enqueue_attempt(ctx, message["id"], attempt, generation)
+    return True
 
 
 async def relay_outbox(ctx: dict[str, Any]) -> int:
@@ -73,7 +98,7 @@ async def relay_outbox(ctx: dict[str, Any]) -> int:
             created = await store.insert_messages(conn, messages)
             await store.mark_events_done(conn, event_ids=[e["id"] for e in events])
         for message in created:
-            await _enqueue_attempt(ctx, message["id"], message["attempts"] + 1)
+            await _enqueue_attempt(ctx, message["id"], 1, message["enqueue_gen"])
         relayed += len(events)
         if len(events) < config.relay_batch_size:
             break
@@ -82,10 +107,11 @@ async def relay_outbox(ctx: dict[str, Any]) -> int:
         due = await store.claim_due_messages(
             conn, stale_s=config.relay_stale_s, limit=RECOVERY_LIMIT
         )
-    for message in [*lost, *due]:
-        await _enqueue_attempt(ctx, message["id"], message["attempts"] + 1)
-    if lost or due:
-        log.info("re-enqueued deliveries", extra={"lost": len(lost), "due": len(due)})
+    for message in lost:
+        await _enqueue_attempt(ctx, message["id"], message["attempts"] + 1, message["enqueue_gen"])
+    requeued = [m for m in due if await _enqueue_due(ctx, m)]
+    if lost or requeued:
+        log.info("re-enqueued deliveries", extra={"lost": len(lost), "due": len(requeued)})
     return relayed
 
 
@@ -165,12 +191,5 @@ async def deliver_webhook(ctx: dict[str, Any], *, message_id: int, attempt: int)
         },
     )
     if retry_in_s is not None and kept:
-        await enqueue(
-            ctx,
-            jobs.DELIVER_WEBHOOK,
-            job_id=jobs.deliver_job_id(message_id, attempt + 1),
-            defer_s=retry_in_s,
-            message_id=message_id,
-            attempt=attempt + 1,
-        )
+        await _enqueue_attempt(ctx, message_id, attempt + 1, message["enqueue_gen"], retry_in_s)
     return {"succeeded": "succeeded", "retrying": "retried"}.get(status, "failed")

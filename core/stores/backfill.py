@@ -125,6 +125,15 @@ async def count_points(
     )
 
 
+async def extend_profile_window(
+    conn: asyncpg.Connection, *, profile_id: UUID, valid_from: datetime | None
+) -> None:
+    """Moves a profile's start back (the caller holds the sensor's profile lock)."""
+    await conn.execute(
+        "UPDATE conversion_profiles SET valid_from = $2 WHERE id = $1", profile_id, valid_from
+    )
+
+
 async def set_rows_total(conn: asyncpg.Connection, *, backfill_id: UUID, rows_total: int) -> None:
     await conn.execute(
         "UPDATE backfill_jobs SET rows_total = $2 WHERE id = $1", backfill_id, rows_total
@@ -191,7 +200,7 @@ async def insert_chunk(
     chunk_no: int,
     ts_from: datetime,
     ts_to: datetime,
-    row_count: int,
+    rows: int,
     changed: int,
     lease_token: int,
 ) -> None:
@@ -202,7 +211,7 @@ async def insert_chunk(
         chunk_no,
         ts_from,
         ts_to,
-        row_count,
+        rows,
         changed,
         lease_token,
     )

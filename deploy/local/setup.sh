@@ -119,6 +119,23 @@ log "version $redis_version"
 step "TimescaleDB"
 PGPORT=$PGPORT_ bash "$ROOT/deploy/local/timescaledb.sh"
 
+# ------------------------------------------------------- connection budget --
+# Each active sensor writer (a Ray actor) holds one connection while it streams; the default
+# of 100 is too small for a few dozen sensors plus the api pools and the test databases.
+MIN_CONNECTIONS=${ETP_LOCAL_MAX_CONNECTIONS:-300}
+step "PostgreSQL max_connections >= $MIN_CONNECTIONS"
+current_max=$(psql_su -c 'show max_connections')
+if ((current_max < MIN_CONNECTIONS)); then
+    log "raising max_connections from $current_max (ALTER SYSTEM) and restarting"
+    psql_su -c "alter system set max_connections = $MIN_CONNECTIONS" >/dev/null
+    pg_major=$(($(psql_su -c 'show server_version_num') / 10000))
+    as_root pg_ctlcluster --skip-systemctl-redirect "$pg_major" main restart
+    for _ in $(seq 1 60); do pg_ready && break; sleep 1; done
+    pg_ready || die "PostgreSQL did not come back after the restart"
+else
+    log "max_connections = $current_max"
+fi
+
 # -------------------------------------------------------- database + role --
 step "database '$DB_NAME' and role '$DB_USER'"
 # psql variables (:'x') quote names safely; \gexec runs the generated DDL.

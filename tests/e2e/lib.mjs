@@ -75,7 +75,10 @@ export async function screenshot(page, name, { keepToasts = false } = {}) {
   // Full-page shots of a scrolled page would draw the sticky sidebar mid-page; the cursor's
   // crosshair would stay on charts.
   await page.mouse.move(0, 0);
-  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.evaluate(() => {
+    for (const over of document.querySelectorAll(".u-over")) over.dispatchEvent(new MouseEvent("mouseleave"));
+    window.scrollTo(0, 0);
+  });
   await page.waitForTimeout(150); // let transitions settle
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
   step(`screenshot ${name}.png`);

@@ -86,5 +86,6 @@ async def send_points(app: Any, token: str, points: list[dict[str, Any]], **kwar
     headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
     if "data" in kwargs:
         return await app.test_client().post("/api/v1/telemetry", headers=headers, **kwargs)
-    return await app.test_client().post("/api/v1/telemetry", json={"points": points},
-                                        headers=headers, **kwargs)
+    return await app.test_client().post(
+        "/api/v1/telemetry", json={"points": points}, headers=headers, **kwargs
+    )

@@ -21,8 +21,8 @@ from tests.integration.test_outbox import (
 
 
 @pytest.fixture
-async def settings(settings):
-    return await private_redis(settings)
+async def settings(settings, monkeypatch):
+    return await private_redis(settings, monkeypatch)
 
 
 RAW = "((g % 1000) * 0.1 - 20)::float8"
@@ -216,8 +216,11 @@ async def test_preview_start_and_finish_with_sessions_rollups_and_live_ingest(
     assert job["rows_done"] == job["rows_total"] == 6001 and job["chunks_done"] == 7
     status = await db.fetchval("SELECT status FROM capture_sessions WHERE id = $1", session_id)
     assert status == "succeeded"
-    events = [r["event_type"] for r in await db.fetch("SELECT event_type FROM outbox ORDER BY id")]
-    assert events[-2:] == ["backfill.started", "backfill.finished"]
+    events = await db.fetch(
+        "SELECT event_type, payload FROM outbox WHERE event_type LIKE 'backfill.%' ORDER BY id"
+    )
+    assert [e["event_type"] for e in events] == ["backfill.started", "backfill.finished"]
+    assert events[1]["payload"]["rows_changed"] == 6000  # the live point was already right
     actions = [
         r["action"]
         for r in await db.fetch(

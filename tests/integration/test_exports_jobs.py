@@ -18,8 +18,8 @@ from tests.integration.test_outbox import private_redis, running_worker, wait_fo
 
 
 @pytest.fixture
-async def settings(settings):
-    return await private_redis(settings)
+async def settings(settings, monkeypatch):
+    return await private_redis(settings, monkeypatch)
 
 
 async def _status(owner, export_id: str, status: str) -> dict | None:

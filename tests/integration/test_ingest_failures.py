@@ -58,16 +58,20 @@ async def test_killing_the_sensor_actor_mid_stream_loses_no_acknowledged_point(a
     sensor = await create_sensor(owner, project["id"])
     acked: set[int] = set()
     statuses: list[int] = []
-    client = asyncio.create_task(stream(app, sensor["token"], batches=60, size=50, acked=acked,
-                                        statuses=statuses))
+    client = asyncio.create_task(
+        stream(app, sensor["token"], batches=60, size=50, acked=acked, statuses=statuses)
+    )
     await asyncio.sleep(0.5)
-    actor = ray.get_actor(writer_actor_name(settings, sensor["id"]),
-                          namespace=settings.ray_namespace)
-    pid = (await actor.pid.remote())
+    actor = ray.get_actor(
+        writer_actor_name(settings, sensor["id"]), namespace=settings.ray_namespace
+    )
+    pid = await actor.pid.remote()
     os.kill(pid, signal.SIGKILL)
     await asyncio.wait_for(client, 120)
-    rows = await db.fetch("SELECT (extract(epoch FROM ts) * 1000)::bigint AS ms FROM telemetry "
-                          "WHERE sensor_id = $1", uuid.UUID(sensor["id"]))
+    rows = await db.fetch(
+        "SELECT (extract(epoch FROM ts) * 1000)::bigint AS ms FROM telemetry WHERE sensor_id = $1",
+        uuid.UUID(sensor["id"]),
+    )
     stored = [r["ms"] for r in rows]
     assert len(stored) == len(set(stored))  # no duplicates
     assert acked <= set(stored)  # every acknowledged point is there
@@ -106,21 +110,36 @@ class OwnPostgres:
         self.datadir.parent.mkdir(parents=True, exist_ok=True)
         if self.as_postgres:
             shutil.chown(self.datadir.parent, "postgres")
-        self.run(str(self.bindir / "initdb"), "-D", str(self.datadir), "--auth=trust",
-                 "-U", "postgres", "--no-sync")
+        self.run(
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.datadir),
+            "--auth=trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+        )
         with open(self.datadir / "postgresql.conf", "a") as conf:
-            conf.write(f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\n"
-                       f"unix_socket_directories = '{self.datadir}'\n"
-                       "shared_preload_libraries = 'timescaledb'\n"
-                       "timescaledb.telemetry_level = off\nfsync = off\n")
+            conf.write(
+                f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\n"
+                f"unix_socket_directories = '{self.datadir}'\n"
+                "shared_preload_libraries = 'timescaledb'\n"
+                "timescaledb.telemetry_level = off\nfsync = off\n"
+            )
 
     def start(self) -> None:
-        self.run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l",
-                 str(self.datadir / "log"), "-w", "start")
+        self.run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.datadir),
+            "-l",
+            str(self.datadir / "log"),
+            "-w",
+            "start",
+        )
 
     def stop(self) -> None:
-        self.run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w",
-                 "stop")
+        self.run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop")
 
     @property
     def url(self) -> str:
@@ -149,15 +168,24 @@ async def own_postgres():
         shutil.rmtree(root, ignore_errors=True)
 
 
-async def test_stopping_postgres_answers_503_and_loses_nothing(own_postgres, redis_url,
-                                                              ray_instance, tmp_path):
+async def test_stopping_postgres_answers_503_and_loses_nothing(
+    own_postgres, redis_url, ray_instance, tmp_path
+):
     from api.app import create_app
     from tests.conftest import RAY_NAMESPACE
 
-    settings = Settings(mode="test", database_url=own_postgres.url, redis_url=redis_url,
-                        ray_namespace=RAY_NAMESPACE, secret_key=Secret("k" * 40),
-                        data_dir=str(tmp_path), base_url="http://testserver.local",
-                        db_pool_min=1, db_pool_max=4, db_command_timeout_s=5)
+    settings = Settings(
+        mode="test",
+        database_url=own_postgres.url,
+        redis_url=redis_url,
+        ray_namespace=RAY_NAMESPACE,
+        secret_key=Secret("k" * 40),
+        data_dir=str(tmp_path),
+        base_url="http://testserver.local",
+        db_pool_min=1,
+        db_pool_max=4,
+        db_command_timeout_s=5,
+    )
     app = create_app(settings)
     async with app.test_app() as test_app:
         owner = await register(test_app)
@@ -165,8 +193,17 @@ async def test_stopping_postgres_answers_503_and_loses_nothing(own_postgres, red
         sensor = await create_sensor(owner, project["id"])
         acked: set[int] = set()
         statuses: list[int] = []
-        client = asyncio.create_task(stream(test_app, sensor["token"], batches=80, size=20,
-                                            acked=acked, statuses=statuses, pause_s=0.05))
+        client = asyncio.create_task(
+            stream(
+                test_app,
+                sensor["token"],
+                batches=80,
+                size=20,
+                acked=acked,
+                statuses=statuses,
+                pause_s=0.05,
+            )
+        )
         await asyncio.sleep(1.0)
         await asyncio.to_thread(own_postgres.stop)
         await asyncio.sleep(4.0)
@@ -176,11 +213,29 @@ async def test_stopping_postgres_answers_503_and_loses_nothing(own_postgres, red
     assert 500 not in statuses
     conn = await asyncpg.connect(own_postgres.url)
     try:
-        rows = await conn.fetch("SELECT (extract(epoch FROM ts) * 1000)::bigint AS ms "
-                                "FROM telemetry")
+        rows = await conn.fetch(
+            "SELECT (extract(epoch FROM ts) * 1000)::bigint AS ms FROM telemetry"
+        )
     finally:
         await conn.close()
     stored = [r["ms"] for r in rows]
     assert len(stored) == len(set(stored))
     assert acked <= set(stored)
     assert len(acked) == 80 * 20
+
+
+async def test_a_writer_releases_its_connection_when_idle(settings, db):
+    from actors.sensor import SharedConnection
+
+    shared = SharedConnection(settings)
+    shared.IDLE_RELEASE_S = 0.4
+    async with shared.use() as conn:
+        assert await conn.fetchval("SELECT 1") == 1
+    count = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+    assert await db.fetchval(count) == 2  # this test's connection and the writer's
+    await asyncio.sleep(1.0)
+    assert shared.conn is None
+    assert await db.fetchval(count) == 1
+    async with shared.use() as conn:  # and comes back on the next flush
+        assert await conn.fetchval("SELECT 2") == 2
+    await shared.close()

@@ -11,7 +11,9 @@ async def test_list_shows_only_my_projects_with_my_role(app):
     await add_member(bob, shared["id"], alice, "viewer")
     listing = await alice.json("GET", "/api/v1/projects")
     assert {(p["name"], p["role"]) for p in listing["items"]} == {
-        ("Alice's", "owner"), ("Shared", "viewer")}
+        ("Alice's", "owner"),
+        ("Shared", "viewer"),
+    }
     assert mine["role"] == "owner"
     found = await alice.json("GET", "/api/v1/projects?q=shar")
     assert [p["name"] for p in found["items"]] == ["Shared"]
@@ -27,8 +29,9 @@ async def test_pages_of_projects_never_repeat_or_skip(app):
     while url:
         page = await user.json("GET", url)
         seen += [p["name"] for p in page["items"]]
-        url = f"/api/v1/projects?limit=3&cursor={page['next_cursor']}" if page["next_cursor"] \
-            else ""
+        url = (
+            f"/api/v1/projects?limit=3&cursor={page['next_cursor']}" if page["next_cursor"] else ""
+        )
     assert sorted(seen) == sorted(names) and len(seen) == len(names)
     bad = await user.call("GET", "/api/v1/projects?cursor=garbage")
     assert bad.status_code == 422
@@ -40,8 +43,9 @@ async def test_foreign_and_missing_projects_are_both_404(app):
     foreign = await mallory.call("GET", f"/api/v1/projects/{project['id']}")
     missing = await mallory.call("GET", "/api/v1/projects/00000000-0000-0000-0000-000000000000")
     assert foreign.status_code == missing.status_code == 404
-    assert (await foreign.get_json())["error"]["message"] == (
-        await missing.get_json())["error"]["message"]
+    assert (await foreign.get_json())["error"]["message"] == (await missing.get_json())["error"][
+        "message"
+    ]
 
 
 async def test_owner_manages_members_and_the_last_owner_stays(app, db):
@@ -50,36 +54,54 @@ async def test_owner_manages_members_and_the_last_owner_stays(app, db):
     pid = project["id"]
     await add_member(owner, pid, editor, "editor")
     await add_member(owner, pid, viewer, "viewer")
-    dup = await owner.call("POST", f"/api/v1/projects/{pid}/members",
-                           json={"email": viewer.email, "role": "viewer"})
+    dup = await owner.call(
+        "POST", f"/api/v1/projects/{pid}/members", json={"email": viewer.email, "role": "viewer"}
+    )
     assert dup.status_code == 409
-    nobody = await owner.call("POST", f"/api/v1/projects/{pid}/members",
-                              json={"email": "nobody@example.com", "role": "viewer"})
+    nobody = await owner.call(
+        "POST",
+        f"/api/v1/projects/{pid}/members",
+        json={"email": "nobody@example.com", "role": "viewer"},
+    )
     assert nobody.status_code == 404
     # Editors and viewers cannot manage members.
-    denied = await editor.call("PATCH", f"/api/v1/projects/{pid}/members/{viewer.id}",
-                               json={"role": "owner"})
+    denied = await editor.call(
+        "PATCH", f"/api/v1/projects/{pid}/members/{viewer.id}", json={"role": "owner"}
+    )
     assert denied.status_code == 403
     # The last owner can be neither demoted nor removed, nor leave.
-    demote = await owner.call("PATCH", f"/api/v1/projects/{pid}/members/{owner.id}",
-                              json={"role": "editor"})
+    demote = await owner.call(
+        "PATCH", f"/api/v1/projects/{pid}/members/{owner.id}", json={"role": "editor"}
+    )
     assert demote.status_code == 409
     leave = await owner.call("POST", f"/api/v1/projects/{pid}/leave")
     assert leave.status_code == 409
-    await owner.json("PATCH", f"/api/v1/projects/{pid}/members/{editor.id}", 200,
-                     json={"role": "owner"})
+    await owner.json(
+        "PATCH", f"/api/v1/projects/{pid}/members/{editor.id}", 200, json={"role": "owner"}
+    )
     await owner.json("POST", f"/api/v1/projects/{pid}/leave", 204)
     # Role changes take effect on the next request.
     assert (await owner.call("GET", f"/api/v1/projects/{pid}")).status_code == 404
-    await editor.json("PATCH", f"/api/v1/projects/{pid}/members/{viewer.id}", 200,
-                      json={"role": "editor"})
+    await editor.json(
+        "PATCH", f"/api/v1/projects/{pid}/members/{viewer.id}", 200, json={"role": "editor"}
+    )
     renamed = await viewer.json("GET", f"/api/v1/projects/{pid}")
     assert renamed["role"] == "editor"
     await viewer.json("POST", f"/api/v1/projects/{pid}/leave", 204)
-    actions = [r["action"] for r in await db.fetch(
-        "SELECT action FROM audit_events WHERE entity_type = 'member' ORDER BY id")]
-    assert actions == ["member.added", "member.added", "member.role_changed",
-                       "member.removed", "member.role_changed", "member.removed"]
+    actions = [
+        r["action"]
+        for r in await db.fetch(
+            "SELECT action FROM audit_events WHERE entity_type = 'member' ORDER BY id"
+        )
+    ]
+    assert actions == [
+        "member.added",
+        "member.added",
+        "member.role_changed",
+        "member.removed",
+        "member.role_changed",
+        "member.removed",
+    ]
 
 
 async def test_only_owners_rename_or_delete_and_audit_can_be_read(app):
@@ -87,8 +109,9 @@ async def test_only_owners_rename_or_delete_and_audit_can_be_read(app):
     project = await create_project(owner, "Old")
     pid = project["id"]
     await add_member(owner, pid, editor, "editor")
-    assert (await editor.call("PATCH", f"/api/v1/projects/{pid}",
-                              json={"name": "x"})).status_code == 403
+    assert (
+        await editor.call("PATCH", f"/api/v1/projects/{pid}", json={"name": "x"})
+    ).status_code == 403
     assert (await editor.call("DELETE", f"/api/v1/projects/{pid}")).status_code == 403
     renamed = await owner.json("PATCH", f"/api/v1/projects/{pid}", json={"name": "New"})
     assert renamed["name"] == "New"

@@ -15,8 +15,8 @@ from tests.integration.test_outbox import Receiver, private_redis, running_worke
 
 
 @pytest.fixture
-async def settings(settings):
-    return await private_redis(settings.replace(webhook_allowlist=("localhost",)))
+async def settings(settings, monkeypatch):
+    return await private_redis(settings.replace(webhook_allowlist=("localhost",)), monkeypatch)
 
 
 async def _setup(app, receiver: Receiver, event_types=("*",)):

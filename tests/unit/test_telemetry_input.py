@@ -27,13 +27,15 @@ def parse(points):
 
 
 def test_good_points_in_every_timestamp_form():
-    batch = parse([
-        {"ts": "2027-01-15T08:00:00+00:00", "value": 1.5},
-        {"ts": "2027-01-15T08:00:00.000001Z", "value": 2},
-        {"ts": NOW_US // 1000, "value": 3, "meta": {"unit": "V"}},  # ms
-        {"ts": NOW_US * 1000, "value": 4},  # ns
-        {"ts": NOW_US // 1_000_000, "value": 5},  # s
-    ])
+    batch = parse(
+        [
+            {"ts": "2027-01-15T08:00:00+00:00", "value": 1.5},
+            {"ts": "2027-01-15T08:00:00.000001Z", "value": 2},
+            {"ts": NOW_US // 1000, "value": 3, "meta": {"unit": "V"}},  # ms
+            {"ts": NOW_US * 1000, "value": 4},  # ns
+            {"ts": NOW_US // 1_000_000, "value": 5},  # s
+        ]
+    )
     assert batch.rejected == []
     expected = datetime(2027, 1, 15, 8, tzinfo=UTC).timestamp() * 1_000_000
     assert batch.ts_us[0] == int(expected)
@@ -68,12 +70,16 @@ def test_bad_points_are_rejected_one_by_one(point, code):
 
 
 def test_nan_and_infinity_reject_only_their_points():
-    body = b'{"points": [{"ts": 1800000000000, "value": NaN}, {"ts": 1800000000001, "value": 1},' \
-           b' {"ts": 1800000000002, "value": Infinity}]}'
+    body = (
+        b'{"points": [{"ts": 1800000000000, "value": NaN}, {"ts": 1800000000001, "value": 1},'
+        b' {"ts": 1800000000002, "value": Infinity}]}'
+    )
     batch = parse_json_points(body, now_us=NOW_US, limits=LIMITS)
     assert batch.values == [1.0]
-    assert [(r.index, r.code) for r in batch.rejected] == [(0, "invalid_value"),
-                                                           (2, "invalid_value")]
+    assert [(r.index, r.code) for r in batch.rejected] == [
+        (0, "invalid_value"),
+        (2, "invalid_value"),
+    ]
 
 
 def test_malformed_bodies_are_request_errors():
@@ -112,29 +118,43 @@ def test_epoch_units_are_told_by_magnitude():
 
 def test_line_protocol_first_numeric_field_is_the_value_and_the_rest_is_meta():
     ts, value, meta = parse_line(
-        'weather,location=us\\ midwest,host=a temp=82i,desc="hot, dry",ok=t 1465839830100400200',
-        1)
+        'weather,location=us\\ midwest,host=a temp=82i,desc="hot, dry",ok=t 1465839830100400200', 1
+    )
     assert ts == 1465839830100400200
     assert value == 82.0
-    assert meta == {"measurement": "weather", "field": "temp",
-                    "tags": {"location": "us midwest", "host": "a"},
-                    "fields": {"desc": "hot, dry", "ok": True}}
+    assert meta == {
+        "measurement": "weather",
+        "field": "temp",
+        "tags": {"location": "us midwest", "host": "a"},
+        "fields": {"desc": "hot, dry", "ok": True},
+    }
     assert parse_line("cpu value=0.5", 1) == (None, 0.5, {"measurement": "cpu", "field": "value"})
 
 
-@pytest.mark.parametrize("line", ["cpu", "cpu ok=t", "cpu value=abc 1", "cpu value=1 notanumber",
-                                  ",tag=1 value=1", "cpu,badtag value=1"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "cpu",
+        "cpu ok=t",
+        "cpu value=abc 1",
+        "cpu value=1 notanumber",
+        ",tag=1 value=1",
+        "cpu,badtag value=1",
+    ],
+)
 def test_bad_lines_raise(line):
     with pytest.raises(ValueError):
         parse_line(line, 1)
 
 
 def test_line_protocol_batch_with_precision_and_partial_errors():
-    body = (f"m v=1 {NOW_US // 1000}\n"
-            "# a comment\n"
-            f"m v=oops {NOW_US // 1000}\n"
-            f"m v=2 {NOW_US // 1000 + 1}\n"
-            f"m v=3\n").encode()
+    body = (
+        f"m v=1 {NOW_US // 1000}\n"
+        "# a comment\n"
+        f"m v=oops {NOW_US // 1000}\n"
+        f"m v=2 {NOW_US // 1000 + 1}\n"
+        f"m v=3\n"
+    ).encode()
     batch = parse_line_points(body, precision="ms", now_us=NOW_US, limits=LIMITS)
     assert batch.values == [1.0, 2.0, 3.0]
     assert batch.ts_us == [NOW_US, NOW_US + 1000, NOW_US]

@@ -1,27 +1,43 @@
+import { Suspense, lazy, type ComponentType } from "react";
 import { Navigate, type RouteObject } from "react-router-dom";
 import { GuestOnly, RequireAuth } from "./auth/session";
 import { Layout } from "./components/Layout";
 import { FlaskIcon, SensorIcon, WebhookIcon } from "./components/icons";
+import { Loading } from "./components/ui";
 import { LoginPage } from "./pages/auth/LoginPage";
 import { ForgotPasswordPage, ResetPasswordPage } from "./pages/auth/PasswordResetPages";
 import { RegisterPage } from "./pages/auth/RegisterPage";
-import { BenchPage } from "./pages/bench/BenchPage";
-import { ComparePage, ComparisonPage } from "./pages/compare/ComparePage";
 import { ExperimentPage } from "./pages/experiments/ExperimentPage";
 import { ExperimentsTab } from "./pages/experiments/ExperimentsTab";
 import { GoToProject } from "./pages/GoToProject";
-import { LivePage } from "./pages/live/LivePage";
-import { NotFoundPage } from "./pages/PlaceholderPages";
+import { NotFoundPage } from "./pages/NotFoundPage";
 import { ProfilePage } from "./pages/profile/ProfilePage";
 import { AuditTab } from "./pages/projects/AuditTab";
 import { MembersTab } from "./pages/projects/MembersTab";
 import { ProjectPage } from "./pages/projects/ProjectPage";
 import { ProjectsPage } from "./pages/projects/ProjectsPage";
 import { SettingsTab } from "./pages/projects/SettingsTab";
-import { RunPage } from "./pages/runs/RunPage";
-import { SensorPage } from "./pages/sensors/SensorPage";
 import { SensorsTab } from "./pages/sensors/SensorsTab";
 import { WebhooksTab } from "./pages/webhooks/WebhooksTab";
+
+/** A screen loaded on first use (charts and their library stay out of the first download). */
+function lazyPage<K extends string>(load: () => Promise<Record<K, ComponentType>>, name: K) {
+  const Page = lazy(async (): Promise<{ default: ComponentType }> => ({ default: (await load())[name] }));
+  return function LazyPage() {
+    return (
+      <Suspense fallback={<Loading />}>
+        <Page />
+      </Suspense>
+    );
+  };
+}
+
+const BenchPage = lazyPage(() => import("./pages/bench/BenchPage"), "BenchPage");
+const LivePage = lazyPage(() => import("./pages/live/LivePage"), "LivePage");
+const RunPage = lazyPage(() => import("./pages/runs/RunPage"), "RunPage");
+const SensorPage = lazyPage(() => import("./pages/sensors/SensorPage"), "SensorPage");
+const ComparePage = lazyPage(() => import("./pages/compare/ComparePage"), "ComparePage");
+const ComparisonPage = lazyPage(() => import("./pages/compare/ComparePage"), "ComparisonPage");
 
 /** Paths a signed-out visitor may stay on (a 401 elsewhere routes to login). */
 export const PUBLIC_PATHS = ["/login", "/register", "/forgot-password", "/reset-password"];

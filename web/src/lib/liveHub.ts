@@ -23,6 +23,7 @@ export type StreamOpener = (
   value: ValueKind,
   onPoints: (event: LivePointsEvent) => void,
   onState: (state: StreamState) => void,
+  onDropped?: (count: number) => void,
 ) => () => void;
 
 export interface LiveHubOptions {
@@ -52,7 +53,16 @@ export interface HubStats {
   maxFlushMs: number;
   totalFlushMs: number;
   flushes: number;
+  /** Arrival time minus the newest point's timestamp, per stream event (ms; the last 5,000). */
+  lagMs: number[];
+  /** Points the server coalesced away because this client fell behind (ADR 0007). */
+  dropped: number;
+  /** History reads that filled those gaps, and the points they brought. */
+  repairs: number;
+  repairedPoints: number;
 }
+
+const LAG_SAMPLES = 5000;
 
 export class LiveHub {
   readonly rings = new Map<string, TimeRing>();
@@ -64,7 +74,21 @@ export class LiveHub {
   private targetKey = "";
   state: StreamState = { kind: "stopped" };
   paused = false;
-  readonly stats: HubStats = { points: 0, events: 0, renders: 0, lastFlushMs: 0, maxFlushMs: 0, totalFlushMs: 0, flushes: 0 };
+  readonly stats: HubStats = {
+    points: 0,
+    events: 0,
+    renders: 0,
+    lastFlushMs: 0,
+    maxFlushMs: 0,
+    totalFlushMs: 0,
+    flushes: 0,
+    lagMs: [],
+    dropped: 0,
+    repairs: 0,
+    repairedPoints: 0,
+  };
+  /** Called when the server reports coalesced points (the owner fills the gap from history). */
+  onDropped: ((count: number) => void) | null = null;
   readonly capacity: number;
   windowMs: number;
   readonly frameMs: number;
@@ -112,10 +136,19 @@ export class LiveHub {
     for (const ring of this.rings.values()) ring.clear();
     const open = this.options.open;
     if (!open) return;
-    this.closeStream = open(target, value, (event) => this.onEvent(event), (state) => {
-      this.state = state;
-      this.emit();
-    });
+    this.closeStream = open(
+      target,
+      value,
+      (event) => this.onEvent(event),
+      (state) => {
+        this.state = state;
+        this.emit();
+      },
+      (count) => {
+        this.stats.dropped += count;
+        this.onDropped?.(count);
+      },
+    );
   }
 
   disconnect(): void {
@@ -128,6 +161,12 @@ export class LiveHub {
 
   private onEvent(event: LivePointsEvent): void {
     this.stats.events++;
+    const newest = event.points[event.points.length - 1];
+    if (newest) {
+      const lag = Date.now() - newest[0] / 1000;
+      if (this.stats.lagMs.length >= LAG_SAMPLES) this.stats.lagMs.shift();
+      this.stats.lagMs.push(lag);
+    }
     this.ingest(
       event.sensor_id,
       event.points.map((p) => [p[0] / 1000, p[1]] as const),

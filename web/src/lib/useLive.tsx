@@ -9,7 +9,7 @@ import { LiveHub, type LiveTarget, type LiveView, type StreamOpener } from "./li
 import { LiveStreamClient } from "./liveStream";
 
 /** The real stream: SSE with resume by last event id (LiveStreamClient). */
-export const sseOpener: StreamOpener = (target, value, onPoints, onState) => {
+export const sseOpener: StreamOpener = (target, value, onPoints, onState, onDropped) => {
   const client = new LiveStreamClient({
     url: (lastEventId) =>
       backend.telemetry.streamUrl({
@@ -21,28 +21,41 @@ export const sseOpener: StreamOpener = (target, value, onPoints, onState) => {
       }),
     onPoints,
     onState,
+    onDropped,
   });
   client.start();
   return () => client.stop();
 };
 
-const PREFILL_LIMIT = 10_000;
+const PAGE_LIMIT = 10_000;
 
-/** Reads the last `windowMs` of stored points into the hub (the stream carries only new ones). */
-async function prefill(hub: LiveHub, target: LiveTarget, value: ValueKind, signal: AbortSignal): Promise<void> {
-  const from = new Date(Date.now() - hub.windowMs).toISOString();
-  try {
-    const page = await backend.telemetry.history({
+/**
+ * Reads stored points of the target between `fromMs` and now into the hub (at most `pages`
+ * pages); the rings drop what they already hold (same timestamp). Returns the points read.
+ */
+async function readInto(
+  hub: LiveHub,
+  target: LiveTarget,
+  value: ValueKind,
+  fromMs: number,
+  pages: number,
+  signal: AbortSignal,
+): Promise<number> {
+  let cursor: string | null = null;
+  let read = 0;
+  for (let page = 0; page < pages; page++) {
+    const answer = await backend.telemetry.history({
       sensor_ids: target.sensorIds ? [...target.sensorIds] : undefined,
       run_id: target.runId,
       capture_session_id: target.sessionId,
-      from,
+      from: new Date(fromMs).toISOString(),
       value,
-      limit: PREFILL_LIMIT,
+      limit: PAGE_LIMIT,
+      cursor,
     });
-    if (signal.aborted) return;
+    if (signal.aborted) return read;
     const bySensor = new Map<string, [number, number | null][]>();
-    for (const point of page.items) {
+    for (const point of answer.items) {
       const t = Date.parse(point.ts);
       if (Number.isNaN(t)) continue;
       let list = bySensor.get(point.sensor_id);
@@ -50,9 +63,60 @@ async function prefill(hub: LiveHub, target: LiveTarget, value: ValueKind, signa
       list.push([t, point.value]);
     }
     for (const [sensorId, points] of bySensor) hub.ingest(sensorId, points);
-  } catch {
-    // the live stream still works; the chart just starts with what arrives
+    read += answer.items.length;
+    cursor = answer.next_cursor;
+    if (!cursor) break;
   }
+  return read;
+}
+
+/** How far back a gap repair reads, before the first coalesced point was reported. */
+const REPAIR_MARGIN_MS = 10_000;
+/** Repairs wait for this quiet time after the last report, but run at least this often. */
+const REPAIR_DEBOUNCE_MS = 1500;
+const REPAIR_MAX_WAIT_MS = 5000;
+
+/**
+ * When the server coalesces points for a slow client (ADR 0007), the chart misses them; this
+ * re-reads the affected span from history once the burst is over (or every few seconds while
+ * it lasts). Returns a function that cancels pending repairs.
+ */
+export function repairGaps(
+  hub: LiveHub,
+  read: (fromMs: number, signal: AbortSignal) => Promise<number>,
+): () => void {
+  let since: number | null = null;
+  let first = 0;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const abort = new AbortController();
+  const run = async () => {
+    timer = null;
+    if (since === null) return;
+    const from = since;
+    since = null;
+    try {
+      const points = await read(from, abort.signal);
+      hub.stats.repairs++;
+      hub.stats.repairedPoints += points;
+    } catch {
+      // the next report tries again
+    }
+  };
+  hub.onDropped = () => {
+    const now = Date.now();
+    if (since === null) {
+      since = now - REPAIR_MARGIN_MS;
+      first = now;
+    }
+    if (timer) clearTimeout(timer);
+    const wait = Math.max(0, Math.min(REPAIR_DEBOUNCE_MS, first + REPAIR_MAX_WAIT_MS - now));
+    timer = setTimeout(() => void run(), wait);
+  };
+  return () => {
+    abort.abort();
+    if (timer) clearTimeout(timer);
+    hub.onDropped = null;
+  };
 }
 
 /**
@@ -83,8 +147,13 @@ export function useLiveHub(
     }
     hub.connect(target, value);
     const abort = new AbortController();
-    void prefill(hub, target, value, abort.signal);
-    return () => abort.abort();
+    // The stream carries only points stored from now on; the window before comes from history.
+    void readInto(hub, target, value, Date.now() - hub.windowMs, 1, abort.signal).catch(() => undefined);
+    const stopRepairs = repairGaps(hub, (from, signal) => readInto(hub, target, value, from, 20, signal));
+    return () => {
+      abort.abort();
+      stopRepairs();
+    };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [hub, key, value, enabled]);
   useEffect(() => () => hub.dispose(), [hub]);
@@ -126,5 +195,15 @@ export function LiveChart({
     };
     return hub.register(view);
   }, [hub, ids, layout]);
-  return <Chart ref={chart} series={series} height={height} bands={bands} testId={testId} ariaLabel={ariaLabel} />;
+  return (
+    <Chart
+      ref={chart}
+      series={series}
+      height={height}
+      bands={bands}
+      testId={testId}
+      ariaLabel={ariaLabel}
+      emptyText="Waiting for points…"
+    />
+  );
 }

@@ -47,6 +47,8 @@ interface ChartProps {
   onZoom?: (from: number, to: number) => void;
   testId?: string;
   ariaLabel: string;
+  /** Shown over the chart while it has no points. */
+  emptyText?: string;
 }
 
 function lastValue(data: Aligned): number | null {
@@ -74,7 +76,7 @@ const AXIS = {
 };
 
 export const Chart = forwardRef<ChartHandle, ChartProps>(function Chart(
-  { series, data, height = 240, time = true, xLabel, bands, fills, xRange, onZoom, testId, ariaLabel },
+  { series, data, height = 240, time = true, xLabel, bands, fills, xRange, onZoom, testId, ariaLabel, emptyText = "No data yet" },
   ref,
 ) {
   const container = useRef<HTMLDivElement>(null);
@@ -191,6 +193,7 @@ export const Chart = forwardRef<ChartHandle, ChartProps>(function Chart(
       data-testid={testId ?? "chart"}
       role="figure"
       aria-label={ariaLabel}
+      data-empty={emptyText}
     />
   );
 });

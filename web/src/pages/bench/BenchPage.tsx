@@ -15,6 +15,7 @@ export interface BenchResults {
   staticPoints: number;
   staticRenderMs: number[];
   staticMedianMs: number;
+  staticFrameMedianMs: number;
   panels: number;
   ratePerSecond: number;
   seconds: number;
@@ -52,7 +53,8 @@ function syntheticColumns(n: number): uPlot.AlignedData {
   return [xs, ys] as unknown as uPlot.AlignedData;
 }
 
-function renderOnce(element: HTMLElement, data: uPlot.AlignedData): Promise<number> {
+/** Construction → first draw done (ms), and → the next animation frame (layout included). */
+function renderOnce(element: HTMLElement, data: uPlot.AlignedData): Promise<[number, number]> {
   return new Promise((resolve) => {
     element.innerHTML = "";
     const started = performance.now();
@@ -65,9 +67,9 @@ function renderOnce(element: HTMLElement, data: uPlot.AlignedData): Promise<numb
       hooks: {
         draw: [
           () => {
-            const spent = performance.now() - started;
-            // Leave the chart on the page (the screenshot shows it); resolve after this frame.
-            resolve(spent);
+            const drawn = performance.now() - started;
+            // The chart stays on the page (the screenshot shows it).
+            requestAnimationFrame(() => resolve([drawn, performance.now() - started]));
           },
         ],
       },
@@ -109,14 +111,18 @@ export function BenchPage() {
     setPhase("static");
     const data = syntheticColumns(points);
     const renders: number[] = [];
+    const drawnFrames: number[] = [];
     for (let i = 0; i < 3; i++) {
-      renders.push(await renderOnce(staticBox.current!, data));
-      await new Promise((r) => requestAnimationFrame(() => r(null)));
+      const [drawn, frame] = await renderOnce(staticBox.current!, data);
+      renders.push(drawn);
+      drawnFrames.push(frame);
+      await new Promise((r) => setTimeout(r, 50));
     }
     const partial: BenchResults = {
       staticPoints: points,
       staticRenderMs: renders.map((r) => Math.round(r * 10) / 10),
       staticMedianMs: Math.round(median(renders) * 10) / 10,
+      staticFrameMedianMs: Math.round(median(drawnFrames) * 10) / 10,
       panels,
       ratePerSecond: rate,
       seconds,
@@ -229,7 +235,8 @@ export function BenchPage() {
           <dl className="definition card-body">
             <dt>{results.staticPoints.toLocaleString("en-US")} points, first render</dt>
             <dd>
-              median {results.staticMedianMs} ms ({results.staticRenderMs.join(", ")} ms) — target &lt; 300 ms
+              drawn in {results.staticMedianMs} ms (median of {results.staticRenderMs.join(", ")} ms), on the next frame after{" "}
+              {results.staticFrameMedianMs} ms — target &lt; 300 ms
             </dd>
             {results.done && (
               <>

@@ -69,7 +69,7 @@ export function ExperimentPage() {
           <>
             <Link to="/projects">Projects</Link> /{" "}
             <Link to={`/projects/${data.project_id}`}>{project.data?.name ?? "Project"}</Link> /{" "}
-            <span>Experiments</span>
+            <Link to={`/projects/${data.project_id}/experiments`}>Experiments</Link>
           </>
         }
         title={data.name}

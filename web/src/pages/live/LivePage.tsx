@@ -31,6 +31,12 @@ import {
 
 type Mode = "live" | "history";
 
+declare global {
+  interface Window {
+    __etpLive?: import("../../lib/liveHub").HubStats;
+  }
+}
+
 const WINDOWS = [
   { ms: 60_000, label: "1 min" },
   { ms: 5 * 60_000, label: "5 min" },
@@ -108,6 +114,7 @@ function Viewer({
     queryKey: ["projects", projectId, "sensors", "all"],
     queryFn: () => backend.sensors.list(projectId, { limit: 500 }),
     refetchInterval: 15_000,
+    staleTime: 0,
   });
   const sensorList = useMemo(() => sensors.data?.items ?? [], [sensors.data]);
   const byId = useMemo(() => new Map(sensorList.map((s) => [s.id, s])), [sensorList]);
@@ -133,6 +140,9 @@ function Viewer({
   const union = useMemo(() => sensorUnion(panels), [panels]);
   const hub = useLiveHub(mode === "live" ? { sensorIds: union } : null, value, { enabled: mode === "live", windowMs });
   useEffect(() => hub.setWindow(windowMs), [hub, windowMs]);
+  useEffect(() => {
+    window.__etpLive = hub.stats; // read by the e2e bench (points, renders, lag)
+  }, [hub]);
   const { state, paused } = useHubState(hub);
 
   const setMode = (next: Mode) => {
@@ -218,6 +228,7 @@ function Viewer({
           hub={hub}
           mode={mode}
           value={value}
+          refreshSensors={() => void sensors.refetch()}
         />
       )}
     </div>
@@ -322,6 +333,7 @@ function PanelGrid({
   hub,
   mode,
   value,
+  refreshSensors,
 }: {
   panels: Panel[];
   setPanels: (update: (current: Panel[]) => Panel[]) => void;
@@ -330,6 +342,7 @@ function PanelGrid({
   hub: LiveHub;
   mode: Mode;
   value: ValueKind;
+  refreshSensors: () => void;
 }) {
   const dragged = useRef<string | null>(null);
   const [over, setOver] = useState<string | null>(null);
@@ -402,7 +415,7 @@ function PanelGrid({
             <h2 className="panel-title">
               {panel.sensorIds.length ? panel.sensorIds.map((id) => byId.get(id)?.name ?? "…").join(", ") : `Panel ${index + 1}`}
             </h2>
-            <SensorPicker panel={panel} sensors={sensors} onToggle={(id) => setPanels((c) => c.map((p) => (p.id === panel.id ? toggleSensor(p, id) : p)))} />
+            <SensorPicker panel={panel} sensors={sensors} onOpen={refreshSensors} onToggle={(id) => setPanels((c) => c.map((p) => (p.id === panel.id ? toggleSensor(p, id) : p)))} />
             <button type="button" className="icon-btn" aria-label={`Move panel ${index + 1} up`} disabled={index === 0} onClick={() => setPanels((c) => shiftPanel(c, panel.id, -1))}>
               ↑
             </button>
@@ -447,10 +460,10 @@ function unitOf(sensor: Sensor | undefined, value: ValueKind): string | undefine
 function LivePanelChart({ hub, panel, byId, value }: { hub: LiveHub; panel: Panel; byId: Map<string, Sensor>; value: ValueKind }) {
   const series = useMemo(
     () =>
-      panel.sensorIds.map((id, i) => ({
+      panel.sensorIds.map((id) => ({
         label: byId.get(id)?.name ?? id.slice(0, 8),
         unit: unitOf(byId.get(id), value),
-        color: colourAt(i),
+        color: colourAt(Math.max(0, [...byId.keys()].indexOf(id))), // a sensor keeps its colour in every panel
       })),
     [panel.sensorIds, byId, value],
   );
@@ -466,7 +479,17 @@ function LivePanelChart({ hub, panel, byId, value }: { hub: LiveHub; panel: Pane
   );
 }
 
-function SensorPicker({ panel, sensors, onToggle }: { panel: Panel; sensors: Sensor[]; onToggle: (id: string) => void }) {
+function SensorPicker({
+  panel,
+  sensors,
+  onToggle,
+  onOpen,
+}: {
+  panel: Panel;
+  sensors: Sensor[];
+  onToggle: (id: string) => void;
+  onOpen: () => void;
+}) {
   const [open, setOpen] = useState(false);
   const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -484,7 +507,16 @@ function SensorPicker({ panel, sensors, onToggle }: { panel: Panel; sensors: Sen
   }, [open]);
   return (
     <div className="picker" ref={box}>
-      <button type="button" className="btn btn-sm" aria-expanded={open} aria-haspopup="true" onClick={() => setOpen((o) => !o)}>
+      <button
+        type="button"
+        className="btn btn-sm"
+        aria-expanded={open}
+        aria-haspopup="true"
+        onClick={() => {
+          if (!open) onOpen();
+          setOpen((o) => !o);
+        }}
+      >
         <SensorIcon />
         Sensors ({panel.sensorIds.length})
       </button>

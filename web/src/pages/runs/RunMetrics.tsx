@@ -49,12 +49,12 @@ export function RunMetrics({ runId, live }: { runId: string; live: boolean }) {
               <thead>
                 <tr>
                   <th scope="col">Metric</th>
-                  <th scope="col">Last</th>
-                  <th scope="col">Min</th>
-                  <th scope="col">Max</th>
-                  <th scope="col">Mean</th>
-                  <th scope="col">Steps</th>
-                  <th scope="col">Points</th>
+                  <th scope="col" className="num">Last</th>
+                  <th scope="col" className="num">Min</th>
+                  <th scope="col" className="num">Max</th>
+                  <th scope="col" className="num">Mean</th>
+                  <th scope="col" className="num">Steps</th>
+                  <th scope="col" className="num">Points</th>
                 </tr>
               </thead>
               <tbody>

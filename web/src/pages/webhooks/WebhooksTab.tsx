@@ -122,7 +122,7 @@ function WebhookItem({ hook, manage, onSecret }: { hook: Webhook; manage: boolea
         <div className="grow">
           <div className="row-title mono">{hook.url}</div>
           <div className="muted small">
-            {hook.event_types.join(", ")} · secret {hook.secret_preview}… · created {relativeTime(hook.created_at)}
+            {hook.event_types.includes("*") ? "All events" : hook.event_types.join(", ")} · secret {hook.secret_preview} · created {relativeTime(hook.created_at)}
           </div>
           {hook.description && <div className="small">{hook.description}</div>}
         </div>
