@@ -53,8 +53,7 @@ async def test_a_scheduled_profile_becomes_active_at_its_start(app, db, settings
     assert datetime.fromisoformat(got["valid_from"]) == starts  # the schedule, not the sweep
     assert (await owner.json("GET", f"/api/v1/profiles/{old['id']}"))["status"] == "deprecated"
     events = await db.fetch(
-        "SELECT project_id, payload FROM outbox WHERE event_type = 'profile.activated' "
-        "ORDER BY id"
+        "SELECT project_id, payload FROM outbox WHERE event_type = 'profile.activated' ORDER BY id"
     )
     # The old profile's activation through the API came first; the sweep's event is the last.
     assert [e["payload"]["scheduled"] for e in events] == [False, True]
