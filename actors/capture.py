@@ -9,8 +9,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import orjson
-
 from actors.gateway import SensorGateway
 from actors.sensor import datetime_to_us
 from core.db import connect
@@ -218,7 +216,3 @@ class CaptureSession:
             "state": self.state,
             "sensors": [str(s) for s in self.sensor_ids],
         }
-
-
-def summary_json(summary: dict[str, Any]) -> str:
-    return orjson.dumps(summary).decode()

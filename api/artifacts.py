@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator, Generator
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -29,7 +28,7 @@ from werkzeug.sansio.multipart import Field as FormField
 
 from api.context import audit_context, project_role
 from api.errors import error_response
-from api.pagination import decode_cursor, encode_cursor, page_limit
+from api.pagination import decode_time_cursor, encode_cursor, page_limit
 from api.policy import project
 from api.responses import json_response
 from api.state import services
@@ -332,11 +331,7 @@ async def list_artifacts(run_id: UUID) -> Response:
     if status not in statuses:
         raise InvalidInput("status must be ready, pending or all", details={"field": "status"})
     limit = page_limit()
-    cursor = decode_cursor(2)
-    try:
-        after = (datetime.fromisoformat(cursor[0]), UUID(cursor[1])) if cursor else None
-    except (TypeError, ValueError):
-        raise InvalidInput("cursor is not valid", details={"field": "cursor"}) from None
+    after = decode_time_cursor()
     async with services().database.acquire() as conn:
         rows = await store.list_artifacts(
             conn, run_id=run_id, statuses=statuses[status], after=after, limit=limit + 1

@@ -19,7 +19,7 @@ from quart_schema import validate_request
 from actors import SensorGateway
 from api.context import audit_context, project_role
 from api.idempotency import idempotent
-from api.pagination import decode_cursor, page, page_limit
+from api.pagination import decode_time_cursor, page, page_limit
 from api.policy import project
 from api.responses import json_response
 from api.state import services
@@ -131,13 +131,7 @@ async def backfill_start(profile_id: UUID, data: BackfillIn) -> Response:
 @project("profile.read")
 async def list_backfills(profile_id: UUID) -> Response:
     limit = page_limit()
-    cursor = decode_cursor(2)
-    before = None
-    if cursor:
-        try:
-            before = (datetime.fromisoformat(cursor[0]), UUID(cursor[1]))
-        except (TypeError, ValueError):
-            raise InvalidInput("cursor is not valid", details={"field": "cursor"}) from None
+    before = decode_time_cursor()
     async with services().database.acquire() as conn:
         rows = await store.list_jobs(conn, profile_id=profile_id, limit=limit + 1, before=before)
     return json_response(

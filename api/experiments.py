@@ -18,7 +18,7 @@ from quart_schema import validate_request
 
 from api.context import audit_context, parse_uuid, project_role
 from api.idempotency import idempotent
-from api.pagination import decode_cursor, page, page_limit
+from api.pagination import decode_time_cursor, page, page_limit
 from api.policy import project
 from api.responses import json_response
 from api.state import services
@@ -258,13 +258,7 @@ async def list_experiments(project_id: UUID) -> Response:
     """Newest first; filters ``status``, ``tags`` (all of), ``q``, ``created_after/before``."""
     limit = page_limit()
     filters = listing_filters(domain.EXPERIMENT_STATUSES)
-    cursor = decode_cursor(2)
-    after = None
-    if cursor:
-        try:
-            after = (datetime.fromisoformat(cursor[0]), UUID(cursor[1]))
-        except (TypeError, ValueError):
-            raise InvalidInput("cursor is not valid", details={"field": "cursor"}) from None
+    after = decode_time_cursor()
     async with services().database.acquire() as conn:
         rows = await store.list_experiments(
             conn, project_id=project_id, filters=filters, after=after, limit=limit + 1

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import orjson
 from quart import request
@@ -44,6 +46,17 @@ def decode_cursor(size: int) -> list[Any] | None:
             "cursor is not valid; use next_cursor from a previous page", details={"field": "cursor"}
         )
     return values
+
+
+def decode_time_cursor() -> tuple[datetime, UUID] | None:
+    """``?cursor=`` of a list ordered by (created_at, id): the position, ``None`` when absent."""
+    values = decode_cursor(2)
+    if values is None:
+        return None
+    try:
+        return datetime.fromisoformat(values[0]), UUID(values[1])
+    except (TypeError, ValueError):
+        raise InvalidInput("cursor is not valid", details={"field": "cursor"}) from None
 
 
 def page(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -13,12 +12,12 @@ from quart_schema import validate_request
 from api.context import audit_context, principal, project_role
 from api.idempotency import idempotent
 from api.live_events import publish_revocation
-from api.pagination import decode_cursor, page, page_limit
+from api.pagination import decode_time_cursor, page, page_limit
 from api.policy import project, user
 from api.responses import json_response
 from api.state import services
 from core import projects as domain
-from core.errors import InvalidInput, NotFound
+from core.errors import NotFound
 from core.stores import projects as store
 
 bp = Blueprint("projects", __name__)
@@ -61,13 +60,7 @@ def member_json(row: Any) -> dict[str, Any]:
 async def list_projects() -> Response:
     """The caller's projects only, newest first, with the caller's role in each."""
     limit = page_limit()
-    cursor = decode_cursor(2)
-    after = None
-    if cursor:
-        try:
-            after = (datetime.fromisoformat(cursor[0]), UUID(cursor[1]))
-        except (TypeError, ValueError):
-            raise InvalidInput("cursor is not valid", details={"field": "cursor"}) from None
+    after = decode_time_cursor()
     async with services().database.acquire() as conn:
         rows = await store.list_projects_for_member(
             conn,

@@ -13,7 +13,7 @@ from quart_schema import validate_request
 from api.context import audit_context, project_id, project_role
 from api.idempotency import idempotent
 from api.ingest import token_cache
-from api.pagination import decode_cursor, page, page_limit
+from api.pagination import decode_cursor, decode_time_cursor, page, page_limit
 from api.policy import project
 from api.responses import json_response
 from api.state import services
@@ -128,13 +128,7 @@ async def _tokens_revoked(sensor_id: UUID) -> None:
 async def list_sensors(project_id: UUID) -> Response:
     """The project's sensors and those shared into it; filters ``type``, ``status``, ``q``."""
     limit = page_limit()
-    cursor = decode_cursor(2)
-    after = None
-    if cursor:
-        try:
-            after = (datetime.fromisoformat(cursor[0]), UUID(cursor[1]))
-        except (TypeError, ValueError):
-            raise InvalidInput("cursor is not valid", details={"field": "cursor"}) from None
+    after = decode_time_cursor()
     status = request.args.get("status") or None
     if status is not None and status not in STATUSES:
         raise InvalidInput(

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -22,7 +21,7 @@ from quart import Blueprint, Response, request
 from quart_schema import validate_request
 
 from api.context import audit_context, project_role
-from api.pagination import decode_cursor, page, page_limit
+from api.pagination import decode_cursor, decode_time_cursor, page, page_limit
 from api.policy import project, user
 from api.responses import json_response
 from api.state import services
@@ -211,13 +210,7 @@ async def list_event_types() -> Response:
 @project("webhook.read")
 async def list_webhooks(project_id: UUID) -> Response:
     limit = page_limit()
-    cursor = decode_cursor(2)
-    after = None
-    if cursor:
-        try:
-            after = (datetime.fromisoformat(cursor[0]), UUID(cursor[1]))
-        except (TypeError, ValueError):
-            raise InvalidInput("cursor is not valid", details={"field": "cursor"}) from None
+    after = decode_time_cursor()
     async with services().database.acquire() as conn:
         rows = await store.list_subscriptions(
             conn, project_id=project_id, limit=limit + 1, after=after

@@ -29,10 +29,6 @@ def revocation_channel() -> str:
     return "events:revocations"
 
 
-def sensor_token_cache(token_hash_hex: str) -> str:
-    return f"{PREFIX}:sensor-token:{token_hash_hex}"
-
-
 def rate_limit_prefix() -> str:
     return f"{PREFIX}:ratelimit"
 
